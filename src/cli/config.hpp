@@ -1,0 +1,90 @@
+// One typed, validated configuration for the whole process.
+//
+// Settings flow one way: defaults → environment → TOML file → command-line flags, each
+// layer overriding the one before (DESIGN.md §6). Every setting is declared once, in the
+// table in config.cpp, with its environment name (the seed's names are kept), its file
+// key, its flag, its default and its validator. Invalid input throws ConfigError with a
+// message that names the setting, the source and the accepted values.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+
+namespace waitroom::cli {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class AuthMode : std::uint8_t { tickets, open };
+enum class StoreKind : std::uint8_t { memory, redis };
+enum class CookieSecure : std::uint8_t { automatic, always, never };
+
+struct Limits {
+  std::size_t max_user_id_length = 64;
+  std::size_t max_body_bytes = 16 * 1024;
+  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_connections = 200'000;
+  Duration header_timeout = std::chrono::seconds{10};     // to read a request's headers
+  Duration keep_alive_timeout = std::chrono::seconds{60};  // idle keep-alive connection
+  Duration sse_keepalive_interval = std::chrono::seconds{15};
+  Duration position_update_interval = std::chrono::seconds{1};
+  std::size_t max_queued_messages = 64;  // per stream; a slower client is dropped
+};
+
+struct Config {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8000;
+  unsigned threads = 0;  // 0: one per core
+  std::optional<std::filesystem::path> config_file;
+
+  engine::Settings engine;
+  bool paused = false;  // start with admissions paused
+
+  AuthMode auth_mode = AuthMode::tickets;
+  std::string ticket_secret;  // empty: read from ticket_secret_file or data_dir
+  std::optional<std::filesystem::path> ticket_secret_file;
+  std::string api_key;      // empty: no backend key accepted
+  std::string admin_token;  // empty: admin routes refuse everyone
+  CookieSecure cookie_secure = CookieSecure::automatic;
+  std::filesystem::path data_dir = "data";
+
+  StoreKind store = StoreKind::memory;
+  std::string redis_host = "localhost";
+  std::uint16_t redis_port = 6379;
+  unsigned redis_db = 0;
+
+  Limits limits;
+  std::string log_level = "info";
+};
+
+using Environment = std::map<std::string, std::string>;
+Environment environment_from(const char* const* envp);
+
+// What the command line asked for.
+struct Command {
+  enum class Kind : std::uint8_t { serve, exit } kind = Kind::serve;
+  int exit_code = 0;  // for Kind::exit (after --help, --version)
+  Config config;      // for Kind::serve
+};
+
+// Parses `waitroom serve [flags]` (and --help/--version), layering the environment and
+// the config file (--config or WAITROOM_CONFIG) under the flags. Throws ConfigError.
+Command parse_command_line(const std::vector<std::string>& args, const Environment& env);
+
+// Parses a duration: seconds as a number ("300", "0.5") or with a unit ("250ms", "5s",
+// "2m", "1h"). Throws ConfigError naming `setting` on anything else or a negative value.
+Duration parse_duration(std::string_view text, std::string_view setting);
+
+// Human-readable list of the effective settings, secrets masked, for the start-up log.
+std::vector<std::string> describe(const Config& config);
+
+}  // namespace waitroom::cli
