@@ -44,10 +44,10 @@ bench: build
 	./bench/run.sh $(BUILD)
 
 format:
-	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+	@files=$$(git ls-files '*.cpp' '*.hpp'); [ -z "$$files" ] || clang-format -i $$files
 
 format-check: deps
-	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp')
+	@files=$$(git ls-files '*.cpp' '*.hpp'); [ -z "$$files" ] || clang-format --dry-run --Werror $$files
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# `make bench`: the engine's micro-benchmarks (Google Benchmark) and HTTP benchmarks of
+# the real binary on loopback (wrk), written to docs/BENCHMARKS.md with the machine, the
+# commands and the date. Every run is bounded: BENCH_SECONDS per wrk run (default 10).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+seconds=${BENCH_SECONDS:-10}
+out=docs/BENCHMARKS.md
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Starts the server on a free loopback port with the given flags; sets $port.
+start_server() {
+  "$build/waitroom" serve --host 127.0.0.1 --port 0 --data-dir "$work/data" \
+    --log-level warn "$@" >"$work/stdout" 2>"$work/stderr" &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    port=$(sed -n 's|^waitroom listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$work/stdout")
+    [ -n "$port" ] && return 0
+    sleep 0.1
+  done
+  echo "server did not start:" >&2; cat "$work/stderr" >&2; exit 1
+}
+stop_server() { kill "$server_pid"; wait "$server_pid" || true; server_pid=""; rm -rf "$work/data"; }
+
+# wrk with one script that generates requests (optional) and prints the RESULT line.
+run_wrk() {  # threads connections url [request-script]
+  cat bench/wrk/report.lua ${4:-} >"$work/script.lua"
+  wrk -t"$1" -c"$2" -d"${seconds}s" --latency -s "$work/script.lua" "$3" | tee -a "$work/wrk.log" |
+    sed -n 's/^RESULT //p'
+}
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Produced by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)."
+  echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs),"
+  echo "$(free -g | awk '/Mem:/ {print $2}') GiB, $(lsb_release -ds 2>/dev/null || echo Debian)."
+  echo "Targets are DESIGN.md §7. Each HTTP figure is one wrk run of ${seconds} s on loopback;"
+  echo "wrk and the server share the 2 cores."
+  echo
+  echo "## Engine (in process, one core)"
+  echo
+  echo '```'
+  if [ -x "$build/bench/engine_bench" ]; then
+    "$build/bench/engine_bench" --benchmark_min_time=0.5 2>&1 | grep -v '^\*\*\*'
+  else
+    echo "engine_bench not built"
+  fi
+  echo '```'
+  echo
+  echo "## HTTP, embedded store"
+  echo
+  echo "| what | server threads | wrk | requests/s | p50 ms | p99 ms | errors |"
+  echo "|---|---|---|---|---|---|---|"
+  for threads in 1 2; do
+    start_server --threads "$threads"
+    curl -fsS -X POST "http://127.0.0.1:$port/queue/join/bench-status" >/dev/null
+    for wrk_threads in 1 2; do
+      r=$(run_wrk "$wrk_threads" 64 "http://127.0.0.1:$port/queue/status/bench-status")
+      eval "$(echo "$r" | tr ' ' '\n' | sed 's/^/r_/')"
+      echo "| GET /queue/status | $threads | -t$wrk_threads -c64 | $r_rps | $r_p50_ms | $r_p99_ms | $r_errors |"
+    done
+    r=$(run_wrk 1 64 "http://127.0.0.1:$port" bench/wrk/join.lua)
+    eval "$(echo "$r" | tr ' ' '\n' | sed 's/^/r_/')"
+    echo "| POST /queue/join (new ids) | $threads | -t1 -c64 | $r_rps | $r_p50_ms | $r_p99_ms | $r_errors |"
+    stop_server
+  done
+  echo
+  echo "Commands: \`$build/waitroom serve --threads N\`, then"
+  echo "\`wrk -tT -c64 -d${seconds}s --latency -s bench/wrk/report.lua http://127.0.0.1:PORT/queue/status/bench-status\`"
+  echo "and \`wrk -t1 -c64 -d${seconds}s -s (report.lua + join.lua) http://127.0.0.1:PORT\`."
+} >"$work/report.md"
+mv "$work/report.md" "$out"
+cat "$out"
