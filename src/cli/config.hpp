@@ -9,10 +9,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/engine.hpp"
@@ -33,7 +35,7 @@ struct Limits {
   std::size_t max_body_bytes = 16 * 1024;
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_connections = 200'000;
-  Duration header_timeout = std::chrono::seconds{10};     // to read a request's headers
+  Duration header_timeout = std::chrono::seconds{10};      // to read a request's headers
   Duration keep_alive_timeout = std::chrono::seconds{60};  // idle keep-alive connection
   Duration sse_keepalive_interval = std::chrono::seconds{15};
   Duration position_update_interval = std::chrono::seconds{1};
@@ -63,7 +65,11 @@ struct Config {
   unsigned redis_db = 0;
 
   Limits limits;
-  std::string log_level = "info";
+  std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
+
+  // Where each setting's value came from, by setting name ("env MAX_ACTIVE_USERS",
+  // "file waitroom.toml", "flag --port", "admin"); absent means the default. For describe().
+  std::map<std::string, std::string> origins;
 };
 
 using Environment = std::map<std::string, std::string>;
@@ -78,13 +84,29 @@ struct Command {
 
 // Parses `waitroom serve [flags]` (and --help/--version), layering the environment and
 // the config file (--config or WAITROOM_CONFIG) under the flags. Throws ConfigError.
+// `args` is argv as main() receives it, program name first (a list that starts with a
+// subcommand or an option is also accepted, as the arguments alone). Help and version are
+// printed to stdout (Kind::exit, code 0); `waitroom` without a subcommand prints the help
+// to stderr (Kind::exit, code 2). Unknown flags and invalid values throw ConfigError.
 Command parse_command_line(const std::vector<std::string>& args, const Environment& env);
+// The same, printing help and version to `out` and usage to `err` (for tests).
+Command parse_command_line(const std::vector<std::string>& args, const Environment& env,
+                           std::ostream& out, std::ostream& err);
 
 // Parses a duration: seconds as a number ("300", "0.5") or with a unit ("250ms", "5s",
 // "2m", "1h"). Throws ConfigError naming `setting` on anything else or a negative value.
 Duration parse_duration(std::string_view text, std::string_view setting);
 
-// Human-readable list of the effective settings, secrets masked, for the start-up log.
+// Human-readable list of the effective settings, secrets masked, for the start-up log:
+// one "name = value [origin]" line per setting.
 std::vector<std::string> describe(const Config& config);
+
+// The settings the admin may change while the server runs (DESIGN.md §6), by their
+// names (the TOML keys: max_active_users, session_duration, paused, ...).
+std::vector<std::string> runtime_setting_names();
+// Sets one run-time setting from text, with the same parser and validation as the
+// environment and the flags (durations in seconds or with a unit, booleans true/false).
+// Throws ConfigError for an unknown name, a setting fixed at start-up, or a bad value.
+void set_runtime_setting(Config& config, std::string_view name, std::string_view value);
 
 }  // namespace waitroom::cli
