@@ -477,11 +477,12 @@ struct Engine::Impl {
     if (position == 0) return Duration::zero();
     std::size_t samples = std::min(release_count, kReleaseWindow);
     if (samples >= kMinReleaseSamples) {
-      // Mean time per released slot over the window, counted up to now, so that the
-      // estimate grows when releases stop (a paused room, sessions that all run long).
+      // Mean interval between the releases of the window, measured up to now rather
+      // than up to the last release, so that the estimate grows when releases stop (a
+      // paused room, sessions that all run long).
       TimePoint oldest = releases[(release_count - samples) % kReleaseWindow];
-      auto span = std::max<Duration::rep>((now - oldest).count(), 1);
-      auto per_slot = static_cast<double>(span) / static_cast<double>(samples);
+      auto span = std::max<Duration::rep>((now - oldest).count(), 0);
+      auto per_slot = static_cast<double>(span) / static_cast<double>(samples - 1);
       return Duration{static_cast<Duration::rep>(per_slot * static_cast<double>(position))};
     }
     std::uint64_t cap = std::max<std::uint64_t>(settings.max_active_users, 1);
