@@ -126,9 +126,18 @@ std::string errno_text(int error) {
 }
 
 std::optional<std::string> read_secret_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  auto status = std::filesystem::status(file, ec);
+  if (status.type() == std::filesystem::file_type::not_found) return std::nullopt;
+  if (ec) {
+    throw std::runtime_error("cannot read the ticket secret file " + file.string() + ": " +
+                             ec.message());
+  }
+  if (status.type() != std::filesystem::file_type::regular) {
+    throw std::runtime_error("the ticket secret file " + file.string() + " is not a regular file");
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    if (errno == ENOENT) return std::nullopt;
     throw std::runtime_error("cannot read the ticket secret file " + file.string() + ": " +
                              errno_text(errno));
   }

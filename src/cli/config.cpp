@@ -161,10 +161,12 @@ Setting count(std::string name, std::string group, std::string help, bool runtim
 
 template <typename Access>
 Setting duration(std::string name, std::string group, std::string help, bool runtime, Access access,
-                 bool zero_allowed) {
+                 std::string zero_meaning) {
+  // An empty `zero_meaning` means 0 is refused; otherwise it says what 0 does.
+  const bool zero_allowed = !zero_meaning.empty();
   Setting row{std::move(name),
               std::move(group),
-              std::move(help) + (zero_allowed ? " (0 turns it off)" : " (greater than 0)"),
+              std::move(help) + (zero_allowed ? " (0: " + zero_meaning + ")" : " (greater than 0)"),
               "DURATION",
               ValueType::duration,
               runtime,
@@ -289,22 +291,22 @@ const std::vector<Setting>& settings() {
             [](auto& c) -> auto& { return c.engine.max_active_users; }, 1, kMaxUsers),
         duration(
             "session_duration", engine, "Length of a session", true,
-            [](auto& c) -> auto& { return c.engine.session_duration; }, false),
+            [](auto& c) -> auto& { return c.engine.session_duration; }, ""),
         duration(
             "draft_duration", engine, "Time to confirm a slot held for you", true,
-            [](auto& c) -> auto& { return c.engine.draft_duration; }, false),
+            [](auto& c) -> auto& { return c.engine.draft_duration; }, ""),
         duration(
             "idle_timeout", engine, "Disconnect a connected user without activity", true,
-            [](auto& c) -> auto& { return c.engine.idle_timeout; }, true),
+            [](auto& c) -> auto& { return c.engine.idle_timeout; }, "off"),
         duration(
             "presence_timeout", engine, "Drop a waiting user who stopped polling", true,
-            [](auto& c) -> auto& { return c.engine.presence_timeout; }, true),
+            [](auto& c) -> auto& { return c.engine.presence_timeout; }, "off"),
         count(
             "max_draft_misses", engine, "Missed drafts in a row before disconnection", true,
             [](auto& c) -> auto& { return c.engine.max_draft_misses; }, 1, 1000),
         duration(
             "expiring_soon", engine, "Warn this long before a draft or session ends", true,
-            [](auto& c) -> auto& { return c.engine.expiring_soon; }, true),
+            [](auto& c) -> auto& { return c.engine.expiring_soon; }, "off"),
         choice<engine::RequeuePolicy>(
             "requeue_policy", engine, "Where a missed draft goes back in the queue", true,
             [](auto& c) -> auto& { return c.engine.requeue_policy; },
@@ -314,7 +316,7 @@ const std::vector<Setting>& settings() {
             [](auto& c) -> auto& { return c.engine.session_renewal; }),
         duration(
             "disconnected_retention", engine, "How long a disconnected user's record is kept", true,
-            [](auto& c) -> auto& { return c.engine.disconnected_retention; }, true),
+            [](auto& c) -> auto& { return c.engine.disconnected_retention; }, "forget at once"),
         boolean(
             "paused", engine, "Start with admissions paused", true,
             [](auto& c) -> auto& { return c.paused; }),
@@ -390,16 +392,17 @@ const std::vector<Setting>& settings() {
             [](auto& c) -> auto& { return c.limits.max_connections; }, 1, 10'000'000),
         duration(
             "header_timeout", limits, "Time to receive a request's headers", false,
-            [](auto& c) -> auto& { return c.limits.header_timeout; }, false),
+            [](auto& c) -> auto& { return c.limits.header_timeout; }, ""),
         duration(
             "keep_alive_timeout", limits, "Idle keep-alive connections are closed after", false,
-            [](auto& c) -> auto& { return c.limits.keep_alive_timeout; }, false),
+            [](auto& c) -> auto& { return c.limits.keep_alive_timeout; }, ""),
         duration(
             "sse_keepalive_interval", limits, "Keep-alive comment period on event streams", false,
-            [](auto& c) -> auto& { return c.limits.sse_keepalive_interval; }, false),
+            [](auto& c) -> auto& { return c.limits.sse_keepalive_interval; }, ""),
         duration(
             "position_update_interval", limits, "At most one position update per stream this often",
-            false, [](auto& c) -> auto& { return c.limits.position_update_interval; }, true),
+            false, [](auto& c) -> auto& { return c.limits.position_update_interval; },
+            "no coalescing"),
         count(
             "max_queued_messages", limits, "Messages queued per stream before dropping it", false,
             [](auto& c) -> auto& { return c.limits.max_queued_messages; }, 1, 1'000'000),
@@ -603,9 +606,8 @@ Config build_serve_config(const Parser& parser, const Environment& env) {
     const Setting& row = settings()[i];
     if (parser.flag_options[i]->count() == 0) continue;
     std::string value = parser.flag_values[i];
-    if (row.type == ValueType::boolean && parser.flag_options[i]->results().empty()) {
-      value = "true";
-    }
+    // CLI11 records a bare flag that takes an optional value as an empty value.
+    if (row.type == ValueType::boolean && value.empty()) value = "true";
     row.set(config, value, flag_where(row));
     config.origins[row.name] = "flag " + row.flag();
   }
