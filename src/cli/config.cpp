@@ -569,15 +569,21 @@ struct Parser {
   }
 };
 
-std::vector<std::string> reversed_arguments(const std::vector<std::string>& args) {
+std::vector<std::string> reversed_arguments(const CLI::App& app,
+                                            const std::vector<std::string>& args) {
   // args[0] is the program name (argv[0]). A caller that passes the arguments alone is
-  // recognised by its first element being a subcommand or an option.
-  std::size_t first = 1;
-  if (!args.empty() && (args[0] == "serve" || (!args[0].empty() && args[0][0] == '-'))) {
-    first = 0;
+  // recognised by its first element being one of our subcommands or an option.
+  bool has_program_name = !args.empty();
+  if (!args.empty()) {
+    const std::string& first = args[0];
+    if (!first.empty() && first[0] == '-') has_program_name = false;
+    for (const CLI::App* command : app.get_subcommands([](const CLI::App*) { return true; })) {
+      if (command->get_name() == first) has_program_name = false;
+    }
   }
   std::vector<std::string> out;
-  for (std::size_t i = args.size(); i > first; --i) out.push_back(args[i - 1]);
+  std::size_t stop = has_program_name ? 1 : 0;
+  for (std::size_t i = args.size(); i > stop; --i) out.push_back(args[i - 1]);
   return out;  // CLI11 takes its vector in reverse order
 }
 
@@ -632,7 +638,7 @@ Environment environment_from(const char* const* envp) {
 Command parse_command_line(const std::vector<std::string>& args, const Environment& env,
                            std::ostream& out, std::ostream& err) {
   Parser parser;
-  std::vector<std::string> reversed = reversed_arguments(args);
+  std::vector<std::string> reversed = reversed_arguments(parser.app, args);
   try {
     parser.app.parse(reversed);
   } catch (const CLI::CallForHelp&) {

@@ -84,8 +84,8 @@ struct Command {
 
 // Parses `waitroom serve [flags]` (and --help/--version), layering the environment and
 // the config file (--config or WAITROOM_CONFIG) under the flags. Throws ConfigError.
-// `args` is argv as main() receives it, program name first (a list that starts with a
-// subcommand or an option is also accepted, as the arguments alone). Help and version are
+// `args` is argv as main() receives it, program name first; a list that starts with a
+// subcommand name or an option (argv + 1) is recognised and accepted as well. Help and version are
 // printed to stdout (Kind::exit, code 0); `waitroom` without a subcommand prints the help
 // to stderr (Kind::exit, code 2). Unknown flags and invalid values throw ConfigError.
 Command parse_command_line(const std::vector<std::string>& args, const Environment& env);

@@ -556,6 +556,12 @@ TEST(CommandLine, ArgumentsWithoutProgramNameAreAccepted) {
   EXPECT_EQ(command.config.port, 1234);
   command = parse_command_line({"/usr/bin/waitroom", "serve", "--port", "4321"}, {}, out, err);
   EXPECT_EQ(command.config.port, 4321);
+  command = parse_command_line({}, {}, out, err);  // main() passing argv + 1, nothing given
+  EXPECT_EQ(command.kind, Command::Kind::exit);
+  EXPECT_EQ(command.exit_code, 2);
+  command = parse_command_line({"--version"}, {}, out, err);
+  EXPECT_EQ(command.kind, Command::Kind::exit);
+  EXPECT_EQ(command.exit_code, 0);
 }
 
 // --- describe and run-time changes -----------------------------------------------------
