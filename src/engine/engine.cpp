@@ -30,7 +30,6 @@
 #include <limits>
 #include <sstream>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "engine/ticket_queue.hpp"
 #include "engine/timer_heap.hpp"
@@ -660,16 +659,18 @@ struct Engine::Impl {
 // ---- invariants ---------------------------------------------------------------------
 
 std::string Engine::Impl::check() const {
-  std::ostringstream out;
-  auto fail = [&out](auto&&... parts) {
+  // The stream is only built on failure: this runs after every simulator step.
+  auto fail = [](auto&&... parts) {
+    std::ostringstream out;
     (out << ... << parts);
     return out.str();
   };
 
   // The index and the slab agree.
   std::size_t in_use = 0;
-  for (Slot slot = 0; slot < users.size(); ++slot) {
-    const User& user = users[slot];
+  Slot slot = 0;
+  for (auto user_it = users.begin(); user_it != users.end(); ++user_it, ++slot) {
+    const User& user = *user_it;
     if (!user.in_use) continue;
     ++in_use;
     auto it = index.find(std::string_view{user.id});
@@ -707,7 +708,7 @@ std::string Engine::Impl::check() const {
     return fail("connected count ", connected_count, " != ", connected);
 
   // The queue: no duplicates, ticket order, positions exactly 1..N.
-  std::unordered_set<Slot> seen;
+  std::vector<bool> seen(users.size(), false);
   Ticket previous = std::numeric_limits<Ticket>::min();
   std::size_t index_in_queue = 0;
   std::string error;
@@ -715,14 +716,16 @@ std::string Engine::Impl::check() const {
     if (!error.empty()) return;
     ++index_in_queue;
     const User& user = users[slot];
-    if (!seen.insert(slot).second)
+    if (seen[slot]) {
       error = "user " + user.id + " queued twice";
-    else if (!user.in_use || user.status != Status::waiting || user.ticket != ticket)
+    } else if (!user.in_use || user.status != Status::waiting || user.ticket != ticket) {
       error = "queue entry " + std::to_string(ticket) + " is not a waiting user with that ticket";
-    else if (ticket <= previous)
+    } else if (ticket <= previous) {
       error = "queue out of ticket order";
-    else if (queue.position(ticket) != index_in_queue)
+    } else if (queue.position(ticket) != index_in_queue) {
       error = "position of " + user.id + " is not " + std::to_string(index_in_queue);
+    }
+    seen[slot] = true;
     previous = ticket;
   });
   if (!error.empty()) return error;
@@ -738,18 +741,22 @@ std::string Engine::Impl::check() const {
     return fail("a slot is free and ", queue.size(), " users wait");
 
   // Timers: every deadline a user has is armed no later than it, and is in the heap.
-  std::unordered_set<std::uint64_t> in_heap;
+  // A live entry is one whose sequence its user still holds, so each armed timer has at
+  // most one; marking the kinds found per slot shows that each has exactly one.
+  std::vector<std::uint8_t> in_heap(users.size(), 0);
   std::size_t live = 0;
   for (const TimerEntry& entry : timers.entries()) {
     if (is_live(entry)) {
       ++live;
-      in_heap.insert(entry.sequence);
+      in_heap[entry.slot] |= static_cast<std::uint8_t>(1u << kind_index(entry.kind));
       if (users[entry.slot].armed_deadline[kind_index(entry.kind)] != entry.deadline)
         return fail("heap entry of ", users[entry.slot].id, " has the wrong deadline");
     }
   }
   if (live != live_timers) return fail("live timers ", live_timers, ", heap holds ", live);
-  for (const User& user : users) {
+  slot = 0;
+  for (auto user_it = users.begin(); user_it != users.end(); ++user_it, ++slot) {
+    const User& user = *user_it;
     if (!user.in_use) continue;
     for (std::size_t k = 0; k < detail::kTimerKinds; ++k) {
       auto kind = static_cast<TimerKind>(k);
@@ -760,7 +767,8 @@ std::string Engine::Impl::check() const {
       if (!want) continue;
       if (user.armed_deadline[k] > *want)
         return fail("timer ", k, " of ", user.id, " armed after its deadline");
-      if (!in_heap.contains(sequence)) return fail("timer ", k, " of ", user.id, " not in heap");
+      if ((in_heap[slot] & (1u << k)) == 0)
+        return fail("timer ", k, " of ", user.id, " not in heap");
     }
   }
   return {};

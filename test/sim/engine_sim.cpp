@@ -76,6 +76,9 @@ class Model {
  public:
   // Returns an error description, or an empty string.
   std::string apply(const Event& e) {
+    if (status(e.user_id) == Status::draft && e.kind != Event::Kind::expiring_soon)
+      std::erase(drafts_, e.user_id);
+    if (e.kind == Event::Kind::draft) drafts_.push_back(e.user_id);
     switch (e.kind) {
       case Event::Kind::waiting:
         if (status(e.user_id) != Status::disconnected) return "waiting event for a live user";
@@ -122,6 +125,9 @@ class Model {
   // that are already due before it replaces the settings.
   void set_policy(RequeuePolicy policy) { policy_ = policy; }
 
+  // Users holding a draft, in the order they got it.
+  const std::vector<std::string>& drafts() const { return drafts_; }
+
   Status status(const std::string& id) const {
     auto it = status_.find(id);
     return it == status_.end() ? Status::disconnected : it->second;
@@ -132,6 +138,7 @@ class Model {
   std::deque<std::string> queue_;
   std::unordered_map<std::string, Status> status_;
   RequeuePolicy policy_ = RequeuePolicy::back;
+  std::vector<std::string> drafts_;
 };
 
 struct Options {
@@ -231,9 +238,8 @@ class Simulation {
     if (dice < 400) {
       // Mostly confirm someone who holds a draft, so that sessions happen.
       std::string target = id;
-      if (random_.chance(80)) {
-        Snapshot snap = engine_.snapshot();
-        if (!snap.draft.empty()) target = snap.draft[random_.below(snap.draft.size())];
+      if (random_.chance(80) && !model_.drafts().empty()) {
+        target = model_.drafts()[random_.below(model_.drafts().size())];
       }
       both([&](Engine& e) { return e.confirm(target, now_); });
       return "confirm " + target;
