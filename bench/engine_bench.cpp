@@ -47,14 +47,15 @@ Settings long_settings() {
   return s;
 }
 
-// join then leave of users cycling through a large id space: the first pass creates
-// records, later passes rejoin disconnected ones (retention keeps them). Arg: users
-// already waiting ahead.
+// join then leave of users cycling through an id space: the first pass creates records,
+// later passes rejoin disconnected ones (retention keeps them). Args: the size of the id
+// space (a power of two; 2^20 makes every lookup a cache miss, 2^10 stays in cache) and
+// the number of users already waiting ahead.
 void BM_JoinLeave(benchmark::State& state) {
   Engine engine(long_settings());
   TimePoint now = kStart;
-  fill(engine, static_cast<std::size_t>(state.range(0)), now);
-  std::vector<std::string> ids = make_ids("user-", 1 << 20);
+  fill(engine, static_cast<std::size_t>(state.range(1)), now);
+  std::vector<std::string> ids = make_ids("user-", static_cast<std::size_t>(state.range(0)));
   std::size_t i = 0;
   for (auto _ : state) {
     const std::string& id = ids[i & (ids.size() - 1)];
@@ -67,7 +68,11 @@ void BM_JoinLeave(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 2);
 }
-BENCHMARK(BM_JoinLeave)->Arg(0)->Arg(100'000);
+BENCHMARK(BM_JoinLeave)
+    ->ArgNames({"ids", "waiting"})
+    ->Args({1 << 10, 0})
+    ->Args({1 << 20, 0})
+    ->Args({1 << 20, 100'000});
 
 // Position (and estimated wait) of a random waiting user among 10^6.
 void BM_Position(benchmark::State& state) {
