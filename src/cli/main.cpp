@@ -1,0 +1,157 @@
+// The waitroom binary: configuration in, a running server out. The only code no test
+// links, so it only wires: it builds the Config, resolves the ticket secret, constructs
+// the one real clock, the io_context, the store, the Hub and the server, binds, prints
+// the listening line the tests parse, and stops cleanly on SIGINT/SIGTERM.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "auth/ticket.hpp"
+#include "cli/config.hpp"
+#include "http/hub.hpp"
+#include "http/server.hpp"
+#include "store/memory_store.hpp"
+
+namespace {
+
+using namespace waitroom;
+
+// The system clock, as the engine needs it: wall-clock milliseconds that never go back.
+// A step back of the wall clock (NTP, an operator) holds time still until the wall
+// clock catches up, so deadlines never move backwards. This is the only place in the
+// program that reads a real clock.
+class SystemClock final : public Clock {
+ public:
+  TimePoint now() const override {
+    const auto wall = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+    std::lock_guard lock(mutex_);
+    if (wall > last_) last_ = wall;
+    return last_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable TimePoint last_{};
+};
+
+// io_context's shutdown() is protected; it destroys every pending handler and coroutine
+// frame, which must happen while the objects those frames refer to (store, Hub) are
+// still alive.
+class IoContext : public boost::asio::io_context {
+ public:
+  using boost::asio::io_context::io_context;
+  using boost::asio::io_context::shutdown;
+};
+
+std::string resolve_ticket_secret(const cli::Config& config) {
+  if (!config.ticket_secret.empty()) return config.ticket_secret;
+  if (config.ticket_secret_file) return auth::load_or_create_secret(*config.ticket_secret_file);
+  return auth::load_or_create_secret(config.data_dir / "ticket_secret");
+}
+
+int serve(const cli::Config& config) {
+  // stdout carries only the listening line that tests and scripts parse; logs go to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("waitroom"));
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  for (const auto& line : cli::describe(config)) spdlog::debug("config: {}", line);
+
+  std::optional<auth::TicketSigner> signer;
+  if (config.auth_mode == cli::AuthMode::open) {
+    spdlog::warn(
+        "AUTH MODE IS OPEN: anyone can confirm, leave or watch any user's place. Use this "
+        "only on a trusted network.");
+  } else {
+    signer.emplace(resolve_ticket_secret(config));
+  }
+  if (config.store != cli::StoreKind::memory) {
+    spdlog::error("only the memory store is available in this build");
+    return 2;
+  }
+
+  const unsigned threads =
+      config.threads != 0 ? config.threads : std::max(1u, std::thread::hardware_concurrency());
+  SystemClock clock;
+  IoContext io_context{int(threads)};
+  http::ServerMetrics metrics;
+  http::Hub hub(metrics);
+  store::MemoryStore store(io_context.get_executor(), clock, config.engine, hub);
+  if (config.paused) {
+    // The memory store answers at once; run the awaitable to completion here.
+    boost::asio::co_spawn(io_context, store.set_paused(true), boost::asio::detached);
+  }
+
+  http::ServerContext context{.limits = config.limits,
+                              .cookie_secure = config.cookie_secure,
+                              .auth = {.open = config.auth_mode == cli::AuthMode::open,
+                                       .api_key = config.api_key,
+                                       .admin_token = config.admin_token,
+                                       .signer = signer ? &*signer : nullptr},
+                              .store = store,
+                              .hub = hub,
+                              .metrics = metrics};
+  http::Server server(io_context, context);
+  boost::asio::ip::tcp::endpoint endpoint;
+  try {
+    endpoint = server.listen(config.host, config.port);
+  } catch (const std::exception& e) {
+    spdlog::error("cannot listen on {}:{}: {}", config.host, config.port, e.what());
+    return 1;
+  }
+  server.start();
+
+  boost::asio::signal_set signals(io_context, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping", signal);
+    server.stop();
+    store.stop();
+    io_context.stop();
+  });
+
+  std::string host = endpoint.address().to_string();
+  if (endpoint.address().is_v6()) host = "[" + host + "]";
+  std::printf("waitroom listening on http://%s:%u\n", host.c_str(), unsigned(endpoint.port()));
+  std::fflush(stdout);
+  spdlog::info("{} thread(s), auth mode {}, max_active_users {}", threads,
+               config.auth_mode == cli::AuthMode::open ? "open" : "tickets",
+               config.engine.max_active_users);
+
+  std::vector<std::thread> workers;
+  for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&] { io_context.run(); });
+  io_context.run();
+  for (auto& worker : workers) worker.join();
+
+  // Destroy every session's coroutine frame while the Hub and the store still exist.
+  io_context.shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv, char** envp) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  cli::Command command;
+  try {
+    command = cli::parse_command_line(args, cli::environment_from(envp));
+  } catch (const cli::ConfigError& e) {
+    std::cerr << "waitroom: " << e.what() << '\n';
+    return 2;
+  }
+  if (command.kind == cli::Command::Kind::exit) return command.exit_code;
+  try {
+    return serve(command.config);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

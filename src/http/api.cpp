@@ -1,0 +1,491 @@
+// The API handlers; see api.hpp. JSON bodies are read and (except on the hot paths) built
+// with nlohmann-json.
+#include "http/api.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <nlohmann/json.hpp>
+
+#include "http/json_messages.hpp"
+#include "http/prometheus.hpp"
+#include "http/user_id.hpp"
+
+namespace waitroom::http {
+
+namespace beast_http = boost::beast::http;
+using beast_http::status;
+using boost::asio::awaitable;
+using nlohmann::json;
+
+namespace {
+
+json seconds_json(Duration duration) {
+  const auto ms = std::max<std::int64_t>(duration.count(), 0);
+  if (ms % 1000 == 0) return ms / 1000;
+  return double(ms) / 1000.0;
+}
+
+std::int64_t estimated_wait_seconds(Duration duration) {
+  return (std::max<std::int64_t>(duration.count(), 0) + 999) / 1000;
+}
+
+Duration remaining(TimePoint deadline, TimePoint now) {
+  return deadline > now ? std::chrono::duration_cast<Duration>(deadline - now) : Duration{0};
+}
+
+json status_json(engine::Status s) {
+  return std::string(engine::to_string(s));
+}
+
+Credentials credentials_of(const Request& request) {
+  return parse_credentials(request[beast_http::field::cookie],
+                           request[beast_http::field::authorization]);
+}
+
+Response refusal(const Request& request, AuthDecision decision) {
+  if (decision == AuthDecision::unauthorized) {
+    return error_response(request, status::unauthorized, "credentials required");
+  }
+  return error_response(request, status::forbidden, "not allowed to act for this user");
+}
+
+Response invalid_user_id(const Request& request, std::string_view segment) {
+  return error_response(request, status::unprocessable_entity,
+                        "invalid user id: " + std::string(segment));
+}
+
+bool secure_cookie(const ServerContext& context, const Request& request) {
+  switch (context.cookie_secure) {
+    case cli::CookieSecure::always:
+      return true;
+    case cli::CookieSecure::never:
+      return false;
+    case cli::CookieSecure::automatic:
+      break;
+  }
+  auto proto = request["X-Forwarded-Proto"];
+  return proto == "https" || proto == "HTTPS";
+}
+
+// Checks the caller may act as `user_id`; nullopt when allowed, else the refusal.
+awaitable<std::optional<Response>> require_user(ServerContext& context, const Request& request,
+                                                std::string_view user_id) {
+  if (context.auth.open) co_return std::nullopt;
+  const auto viewed = co_await context.store.find(user_id);
+  std::optional<std::uint64_t> generation;
+  if (viewed.view) generation = viewed.view->generation;
+  const auto decision = authorize_user(context.auth, credentials_of(request), user_id, generation);
+  if (decision == AuthDecision::allow) co_return std::nullopt;
+  co_return refusal(request, decision);
+}
+
+std::optional<Response> require_admin(ServerContext& context, const Request& request) {
+  const auto decision = authorize_admin(context.auth, credentials_of(request));
+  if (decision == AuthDecision::allow) return std::nullopt;
+  return refusal(request, decision);
+}
+
+json leave_json(std::string_view user_id, engine::Status previous) {
+  return {{"previous_status", status_json(previous)},
+          {"new_status", "disconnected"},
+          {"user_id", user_id}};
+}
+
+json settings_json(const engine::Settings& settings, bool paused) {
+  return {{"max_active_users", settings.max_active_users},
+          {"session_duration", seconds_json(settings.session_duration)},
+          {"draft_duration", seconds_json(settings.draft_duration)},
+          {"idle_timeout", seconds_json(settings.idle_timeout)},
+          {"presence_timeout", seconds_json(settings.presence_timeout)},
+          {"max_draft_misses", settings.max_draft_misses},
+          {"expiring_soon", seconds_json(settings.expiring_soon)},
+          {"requeue_policy", std::string(engine::to_string(settings.requeue_policy))},
+          {"session_renewal", settings.session_renewal},
+          {"disconnected_retention", seconds_json(settings.disconnected_retention)},
+          {"paused", paused}};
+}
+
+// Reads a duration setting: seconds as a number, or a string such as "250ms" or "5s".
+std::optional<Duration> duration_value(const json& value, std::string_view name,
+                                       std::string& error) {
+  if (value.is_number()) {
+    const double seconds = value.get<double>();
+    if (!(seconds >= 0) || seconds > 1e9) {
+      error = std::string(name) + " must be a non-negative number of seconds";
+      return std::nullopt;
+    }
+    return Duration{std::int64_t(seconds * 1000.0 + 0.5)};
+  }
+  if (value.is_string()) {
+    try {
+      return cli::parse_duration(value.get<std::string>(), name);
+    } catch (const std::exception& e) {
+      error = e.what();
+      return std::nullopt;
+    }
+  }
+  error = std::string(name) + " must be a number of seconds";
+  return std::nullopt;
+}
+
+std::optional<std::uint32_t> count_value(const json& value, std::string_view name,
+                                         std::uint32_t min, std::string& error) {
+  if (value.is_number_integer() || value.is_number_unsigned()) {
+    const auto number = value.get<std::int64_t>();
+    if (number >= std::int64_t(min) && number <= 10'000'000) return std::uint32_t(number);
+  }
+  error = std::string(name) + " must be an integer from " + std::to_string(min) + " to 10000000";
+  return std::nullopt;
+}
+
+// Applies a partial settings object to `settings`; an error message on the first invalid
+// or unknown key.
+std::string apply_settings(const json& body, engine::Settings& settings,
+                           std::optional<bool>& paused) {
+  std::string error;
+  for (const auto& [key, value] : body.items()) {
+    auto duration = [&](Duration& field, bool positive) {
+      auto parsed = duration_value(value, key, error);
+      if (!parsed) return;
+      if (positive && parsed->count() <= 0) {
+        error = key + " must be positive";
+        return;
+      }
+      field = *parsed;
+    };
+    if (key == "max_active_users") {
+      if (auto n = count_value(value, key, 0, error)) settings.max_active_users = *n;
+    } else if (key == "max_draft_misses") {
+      if (auto n = count_value(value, key, 0, error)) settings.max_draft_misses = *n;
+    } else if (key == "session_duration") {
+      duration(settings.session_duration, true);
+    } else if (key == "draft_duration") {
+      duration(settings.draft_duration, true);
+    } else if (key == "idle_timeout") {
+      duration(settings.idle_timeout, false);
+    } else if (key == "presence_timeout") {
+      duration(settings.presence_timeout, false);
+    } else if (key == "expiring_soon") {
+      duration(settings.expiring_soon, false);
+    } else if (key == "disconnected_retention") {
+      duration(settings.disconnected_retention, false);
+    } else if (key == "requeue_policy") {
+      if (value == "back") {
+        settings.requeue_policy = engine::RequeuePolicy::back;
+      } else if (value == "front") {
+        settings.requeue_policy = engine::RequeuePolicy::front;
+      } else {
+        error = "requeue_policy must be \"back\" or \"front\"";
+      }
+    } else if (key == "session_renewal") {
+      if (value.is_boolean()) {
+        settings.session_renewal = value.get<bool>();
+      } else {
+        error = "session_renewal must be true or false";
+      }
+    } else if (key == "paused") {
+      if (value.is_boolean()) {
+        paused = value.get<bool>();
+      } else {
+        error = "paused must be true or false";
+      }
+    } else {
+      error = "unknown setting: " + key;
+    }
+    if (!error.empty()) return error;
+  }
+  return error;
+}
+
+// ---- handlers ----
+
+awaitable<Response> status_handler(ServerContext& context, const Request& request,
+                                   std::string_view user_id) {
+  const auto viewed = co_await context.store.poll(user_id);
+  Response response{status::ok, request.version()};
+  response.set(beast_http::field::content_type, "application/json");
+  response.keep_alive(request.keep_alive());
+  auto& body = response.body();
+  body.reserve(192);
+  append_status_body(body, user_id, viewed.view, viewed.now);
+  response.prepare_payload();
+  co_return response;
+}
+
+awaitable<Response> join_handler(ServerContext& context, const Request& request,
+                                 std::string_view user_id) {
+  // A new id needs no credentials: only an existing record is protected.
+  if (!context.auth.open) {
+    const auto viewed = co_await context.store.find(user_id);
+    if (viewed.view) {
+      const auto decision =
+          authorize_user(context.auth, credentials_of(request), user_id, viewed.view->generation);
+      if (decision != AuthDecision::allow) co_return refusal(request, decision);
+    }
+  }
+  const auto [result, now] = co_await context.store.join(user_id);
+  const auto& after = result.after;
+  json body{{"user_id", user_id},
+            {"last_status", nullptr},
+            {"last_position", nullptr},
+            {"commit_status", status_json(after.status)},
+            {"commit_position", engine::api_position(after)},
+            {"estimated_wait", estimated_wait_seconds(after.estimated_wait)},
+            {"ticket", nullptr}};
+  if (result.before) {
+    body["last_status"] = status_json(result.before->status);
+    if (result.before->status != engine::Status::disconnected) {
+      body["last_position"] = engine::api_position(*result.before);
+    }
+  }
+  std::string ticket;
+  if (!context.auth.open && context.auth.signer != nullptr) {
+    ticket = context.auth.signer->issue(user_id, after.generation);
+    body["ticket"] = ticket;
+  }
+  auto response = json_response(request, status::ok, body.dump());
+  if (!ticket.empty()) {
+    response.set(beast_http::field::set_cookie,
+                 ticket_cookie(ticket, secure_cookie(context, request)));
+  }
+  co_return response;
+}
+
+awaitable<Response> confirm_handler(ServerContext& context, const Request& request,
+                                    std::string_view user_id) {
+  if (auto refused = co_await require_user(context, request, user_id)) co_return *refused;
+  const auto [result, now] = co_await context.store.confirm(user_id);
+  if (result.outcome != engine::Outcome::ok) {
+    co_return error_response(request, status::bad_request, "user holds no draft");
+  }
+  json body{{"status", "success"},
+            {"user_id", user_id},
+            {"session_duration", seconds_json(result.after.total_duration)},
+            {"expires_at", format_instant(result.after.deadline)},
+            {"remaining_time", seconds_json(remaining(result.after.deadline, now))}};
+  co_return json_response(request, status::ok, body.dump());
+}
+
+awaitable<Response> leave_handler(ServerContext& context, const Request& request,
+                                  std::string_view user_id, bool kick) {
+  if (kick) {
+    if (auto refused = require_admin(context, request)) co_return *refused;
+  } else if (auto refused = co_await require_user(context, request, user_id)) {
+    co_return *refused;
+  }
+  const auto [result, now] =
+      kick ? co_await context.store.kick(user_id) : co_await context.store.leave(user_id);
+  if (result.outcome == engine::Outcome::unknown_user) {
+    co_return error_response(request, status::not_found, "unknown user");
+  }
+  co_return json_response(request, status::ok, leave_json(user_id, result.previous).dump());
+}
+
+awaitable<Response> heartbeat_handler(ServerContext& context, const Request& request,
+                                      std::string_view user_id) {
+  if (auto refused = co_await require_user(context, request, user_id)) co_return *refused;
+  const auto [result, now] = co_await context.store.heartbeat(user_id);
+  if (result.outcome != engine::Outcome::ok) {
+    co_return error_response(request, status::not_found, "user is not connected");
+  }
+  json body{{"status", "extended"}, {"ttl", seconds_json(result.remaining)}};
+  co_return json_response(request, status::ok, body.dump());
+}
+
+awaitable<Response> timers_handler(ServerContext& context, const Request& request,
+                                   std::string_view user_id) {
+  const auto viewed = co_await context.store.find(user_id);
+  json body = json::object();
+  if (viewed.view && (viewed.view->status == engine::Status::draft ||
+                      viewed.view->status == engine::Status::connected)) {
+    const auto& view = *viewed.view;
+    body = {{"timer_type", view.status == engine::Status::draft ? "draft" : "session"},
+            {"ttl", seconds_json(remaining(view.deadline, viewed.now))},
+            {"total_duration", seconds_json(view.total_duration)},
+            {"expires_at", format_instant(view.deadline)}};
+  }
+  co_return json_response(request, status::ok, body.dump());
+}
+
+awaitable<Response> queue_metrics_handler(ServerContext& context, const Request& request) {
+  const auto m = co_await context.store.metrics();
+  const auto used = m.draft + m.connected;
+  json body{{"active_users", m.connected},
+            {"draft_users", m.draft},
+            {"waiting_users", m.waiting},
+            {"total_slots", m.total_slots},
+            {"available_slots", used >= m.total_slots ? 0 : m.total_slots - used},
+            {"paused", m.paused},
+            {"average_wait_time", seconds_json(m.average_wait)},
+            {"average_session_time", seconds_json(m.average_session)},
+            {"total_joins", m.counters.joins},
+            {"total_admissions", m.counters.admissions}};
+  co_return json_response(request, status::ok, body.dump());
+}
+
+awaitable<Response> prometheus_handler(ServerContext& context, const Request& request) {
+  const auto m = co_await context.store.metrics();
+  PrometheusWriter writer;
+  writer.gauge("waitroom_active_users", "Users in a confirmed session.", double(m.connected));
+  writer.gauge("waitroom_draft_users", "Users holding a draft.", double(m.draft));
+  writer.gauge("waitroom_waiting_users", "Users waiting in the queue.", double(m.waiting));
+  writer.gauge("waitroom_total_slots", "MAX_ACTIVE_USERS.", double(m.total_slots));
+  writer.gauge("waitroom_open_streams", "Open SSE and WebSocket streams.",
+               double(context.hub.open_streams()));
+  writer.gauge("waitroom_paused", "1 when admissions are paused.", m.paused ? 1 : 0);
+  const auto& c = m.counters;
+  writer.counter("waitroom_joins_total", "Joins that took a place.", double(c.joins));
+  writer.counter("waitroom_drafts_total", "Drafts offered.", double(c.drafts));
+  writer.counter("waitroom_admissions_total", "Drafts confirmed.", double(c.admissions));
+  writer.counter("waitroom_leaves_total", "Users who left.", double(c.leaves));
+  writer.counter("waitroom_kicks_total", "Users kicked by an admin.", double(c.kicks));
+  writer.counter("waitroom_draft_requeues_total", "Drafts that ran out and were requeued.",
+                 double(c.draft_requeues));
+  writer.labelled_counter("waitroom_timeouts_total", "Disconnections by timeout.", "reason",
+                          {{"draft_timeout", double(c.draft_timeouts)},
+                           {"session_timeout", double(c.session_timeouts)},
+                           {"idle_timeout", double(c.idle_timeouts)},
+                           {"abandoned", double(c.abandoned)}});
+  writer.histogram("waitroom_wait_seconds", "Time from join to draft.",
+                   context.metrics.wait_seconds.totals());
+  writer.histogram("waitroom_session_seconds", "Length of ended sessions.",
+                   context.metrics.session_seconds.totals());
+  Response response{status::ok, request.version()};
+  response.set(beast_http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  response.keep_alive(request.keep_alive());
+  response.body() = writer.text();
+  response.prepare_payload();
+  co_return response;
+}
+
+awaitable<Response> get_users_handler(ServerContext& context, const Request& request) {
+  if (auto refused = require_admin(context, request)) co_return *refused;
+  const auto snapshot = co_await context.store.snapshot();
+  json body{{"waiting_users", snapshot.waiting},
+            {"draft_users", snapshot.draft},
+            {"active_users", snapshot.connected}};
+  co_return json_response(request, status::ok, body.dump());
+}
+
+awaitable<Response> pause_handler(ServerContext& context, const Request& request, bool pause) {
+  if (auto refused = require_admin(context, request)) co_return *refused;
+  const bool paused = co_await context.store.set_paused(pause);
+  co_return json_response(request, status::ok, json{{"paused", paused}}.dump());
+}
+
+awaitable<Response> settings_handler(ServerContext& context, const Request& request, bool update) {
+  if (auto refused = require_admin(context, request)) co_return *refused;
+  auto settings = co_await context.store.settings();
+  if (update) {
+    const auto body = json::parse(request.body(), nullptr, false);
+    if (body.is_discarded()) {
+      co_return error_response(request, status::bad_request, "malformed JSON");
+    }
+    if (!body.is_object()) {
+      co_return error_response(request, status::unprocessable_entity,
+                               "settings must be a JSON object");
+    }
+    std::optional<bool> paused;
+    if (auto error = apply_settings(body, settings, paused); !error.empty()) {
+      co_return error_response(request, status::unprocessable_entity, error);
+    }
+    co_await context.store.update_settings(settings);
+    if (paused) co_await context.store.set_paused(*paused);
+  }
+  const auto m = co_await context.store.metrics();
+  co_return json_response(request, status::ok, settings_json(settings, m.paused).dump());
+}
+
+}  // namespace
+
+Response json_response(const Request& request, status code, std::string body) {
+  Response response{code, request.version()};
+  response.set(beast_http::field::content_type, "application/json");
+  response.keep_alive(request.keep_alive());
+  response.body() = std::move(body);
+  response.prepare_payload();
+  return response;
+}
+
+Response error_response(const Request& request, status code, std::string_view detail) {
+  auto response = json_response(request, code, json{{"detail", detail}}.dump());
+  if (code == status::unauthorized) response.set(beast_http::field::www_authenticate, "Bearer");
+  return response;
+}
+
+awaitable<Response> handle_api(ServerContext& context, const Request& request,
+                               const RouteMatch& match) {
+  std::string scratch;
+  std::string_view user_id;
+  if (!match.parameter.empty()) {
+    auto decoded = decode_user_id(match.parameter, context.limits.max_user_id_length, scratch);
+    if (!decoded) co_return invalid_user_id(request, match.parameter);
+    user_id = *decoded;
+  }
+  switch (match.route) {
+    case RouteId::status:
+      co_return co_await status_handler(context, request, user_id);
+    case RouteId::join:
+      co_return co_await join_handler(context, request, user_id);
+    case RouteId::confirm:
+      co_return co_await confirm_handler(context, request, user_id);
+    case RouteId::leave:
+      co_return co_await leave_handler(context, request, user_id, false);
+    case RouteId::kick:
+      co_return co_await leave_handler(context, request, user_id, true);
+    case RouteId::heartbeat:
+      co_return co_await heartbeat_handler(context, request, user_id);
+    case RouteId::heartbeat_body: {
+      const auto body = json::parse(request.body(), nullptr, false);
+      if (body.is_discarded()) {
+        co_return error_response(request, status::bad_request, "malformed JSON");
+      }
+      if (!body.is_object() || !body.contains("user_id") || !body["user_id"].is_string()) {
+        co_return error_response(request, status::unprocessable_entity,
+                                 "body must be {\"user_id\": \"...\"}");
+      }
+      const auto raw = body["user_id"].get<std::string>();
+      if (!valid_user_id(raw, context.limits.max_user_id_length)) {
+        co_return invalid_user_id(request, raw);
+      }
+      co_return co_await heartbeat_handler(context, request, raw);
+    }
+    case RouteId::timers:
+      co_return co_await timers_handler(context, request, user_id);
+    case RouteId::queue_metrics:
+      co_return co_await queue_metrics_handler(context, request);
+    case RouteId::get_users:
+      co_return co_await get_users_handler(context, request);
+    case RouteId::pause:
+      co_return co_await pause_handler(context, request, true);
+    case RouteId::resume:
+      co_return co_await pause_handler(context, request, false);
+    case RouteId::settings_get:
+      co_return co_await settings_handler(context, request, false);
+    case RouteId::settings_post:
+      co_return co_await settings_handler(context, request, true);
+    case RouteId::health:
+      co_return json_response(request, status::ok, "{\"status\":\"ok\"}");
+    case RouteId::metrics:
+      co_return co_await prometheus_handler(context, request);
+    case RouteId::events:
+    case RouteId::websocket:
+      break;
+  }
+  co_return error_response(request, status::not_found, "not found");
+}
+
+awaitable<StreamAdmission> admit_stream(ServerContext& context, const Request& request,
+                                        const RouteMatch& match) {
+  StreamAdmission admission;
+  std::string scratch;
+  auto decoded = decode_user_id(match.parameter, context.limits.max_user_id_length, scratch);
+  if (!decoded) {
+    admission.refusal = invalid_user_id(request, match.parameter);
+    co_return admission;
+  }
+  admission.user_id = std::string(*decoded);
+  admission.refusal = co_await require_user(context, request, admission.user_id);
+  co_return admission;
+}
+
+}  // namespace waitroom::http

@@ -1,0 +1,36 @@
+// The API handlers of docs/API-CONTRACT.md: request in, response out, nothing about the
+// transport. Client mistakes get 4xx answers (invalid user id 422, malformed JSON 400,
+// missing credentials 401, someone else's 403); a 500 is reserved for true internal
+// errors, which the session catches and logs.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/status.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/router.hpp"
+#include "http/server.hpp"
+
+namespace waitroom::http {
+
+// Answers every route but the streams. May throw on internal errors only.
+boost::asio::awaitable<Response> handle_api(ServerContext& context, const Request& request,
+                                            const RouteMatch& match);
+
+// What a stream request (events, ws) resolves to: the user id when allowed, else the
+// refusal to send.
+struct StreamAdmission {
+  std::optional<Response> refusal;
+  std::string user_id;
+};
+boost::asio::awaitable<StreamAdmission> admit_stream(ServerContext& context, const Request& request,
+                                                     const RouteMatch& match);
+
+// `{"detail": detail}` with the given status (and WWW-Authenticate on 401).
+Response error_response(const Request& request, boost::beast::http::status status,
+                        std::string_view detail);
+Response json_response(const Request& request, boost::beast::http::status status, std::string body);
+
+}  // namespace waitroom::http

@@ -1,0 +1,154 @@
+// One HTTP connection: read a request, answer it, repeat while keep-alive holds.
+//
+// The session is one coroutine on the connection's strand (Beast's advanced server, in
+// coroutine form). Requests on a connection are answered one at a time, in order, so
+// pipelining is bounded by construction: at most one parsed request and whatever the
+// client already sent (less than one read) are held. Limits: the wait for a request's
+// first byte is the keep-alive idle timeout (the header timeout for the first request),
+// reading the rest of the request is bounded by the header timeout, headers by
+// max_header_bytes (431), bodies by max_body_bytes (413). A request for a stream (SSE,
+// WebSocket) hands the socket over to that session for the rest of the connection.
+#include <spdlog/spdlog.h>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "http/api.hpp"
+#include "http/server.hpp"
+#include "http/sessions.hpp"
+
+namespace waitroom::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace beast_http = boost::beast::http;
+
+namespace {
+
+// Decrements the connection count when the session ends, however it ends.
+struct ConnectionSlot {
+  std::atomic<std::size_t>& connections;
+  ~ConnectionSlot() { connections.fetch_sub(1, std::memory_order_relaxed); }
+};
+
+// An answer to a request that could not be parsed; the connection closes after it.
+Response parse_failure(beast_http::status status, std::string_view detail) {
+  Response response{status, 11};
+  response.set(beast_http::field::content_type, "application/json");
+  response.set(beast_http::field::connection, "close");
+  response.body() = "{\"detail\":\"";
+  response.body() += detail;
+  response.body() += "\"}";
+  response.keep_alive(false);
+  response.prepare_payload();
+  return response;
+}
+
+std::optional<Response> answer_to_read_error(const beast::error_code& ec) {
+  if (ec == beast_http::error::header_limit) {
+    return parse_failure(beast_http::status::request_header_fields_too_large,
+                         "request headers too large");
+  }
+  if (ec == beast_http::error::body_limit) {
+    return parse_failure(beast_http::status::payload_too_large, "request body too large");
+  }
+  if (ec.category() == beast_http::make_error_code(beast_http::error::end_of_stream).category() &&
+      ec != beast_http::error::end_of_stream && ec != beast_http::error::partial_message) {
+    return parse_failure(beast_http::status::bad_request, "malformed request");
+  }
+  return std::nullopt;  // the peer went away or timed out: nothing to answer
+}
+
+}  // namespace
+
+asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerContext& context) {
+  ConnectionSlot slot{context.connections};
+  const auto& limits = context.limits;
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  bool first = true;
+  for (;;) {
+    beast::error_code ec;
+    if (buffer.size() == 0) {
+      stream.expires_after(first ? limits.header_timeout : limits.keep_alive_timeout);
+      const auto n = co_await stream.async_read_some(buffer.prepare(4096),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      buffer.commit(n);
+    }
+    first = false;
+
+    stream.expires_after(limits.header_timeout);
+    beast_http::request_parser<beast_http::string_body> parser;
+    parser.header_limit(std::uint32_t(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
+    co_await beast_http::async_read_header(stream, buffer, parser,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec && !parser.is_done()) {
+      co_await beast_http::async_read(stream, buffer, parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) {
+      if (auto answer = answer_to_read_error(ec)) {
+        co_await beast_http::async_write(stream, *answer,
+                                         asio::redirect_error(asio::use_awaitable, ec));
+      }
+      break;
+    }
+
+    Request& request = parser.get();
+    const auto match = context.router.match(request.method(), request.target());
+    std::optional<Response> response;
+    if (match.kind == RouteMatch::Kind::not_found) {
+      response = error_response(request, beast_http::status::not_found, "not found");
+    } else if (match.kind == RouteMatch::Kind::method_not_allowed) {
+      response =
+          error_response(request, beast_http::status::method_not_allowed, "method not allowed");
+      response->set(beast_http::field::allow, match.allow);
+    } else if (match.route == RouteId::events || match.route == RouteId::websocket) {
+      const bool websocket = match.route == RouteId::websocket;
+      if (websocket && !beast::websocket::is_upgrade(request)) {
+        response = error_response(request, beast_http::status::upgrade_required,
+                                  "WebSocket upgrade required");
+      } else {
+        auto admission = co_await admit_stream(context, request, match);
+        if (admission.refusal) {
+          response = std::move(admission.refusal);
+        } else if (websocket) {
+          co_await run_websocket_session(std::move(stream), parser.release(),
+                                         std::move(admission.user_id), context);
+          co_return;
+        } else {
+          co_await run_sse_session(stream, std::move(admission.user_id), context);
+          co_return;
+        }
+      }
+    } else {
+      try {
+        response = co_await handle_api(context, request, match);
+      } catch (const std::exception& e) {
+        spdlog::error("internal error on {} {}: {}", std::string_view(request.method_string()),
+                      std::string_view(request.target()), e.what());
+      }
+      if (!response) {
+        response =
+            error_response(request, beast_http::status::internal_server_error, "internal error");
+      }
+    }
+
+    const bool keep_alive = response->keep_alive();
+    co_await beast_http::async_write(stream, *response,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !keep_alive) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace waitroom::http

@@ -1,0 +1,62 @@
+// Method + path pattern → route. Patterns are literal paths, optionally ending in one
+// `{}` parameter that matches a single non-empty segment (the user id). The table is
+// small (about twenty routes), so a linear scan beats anything cleverer and keeps 404
+// (no pattern matches the path) and 405 (a pattern matches with another method; the
+// answer lists the allowed methods) simple to get right.
+#pragma once
+
+#include <boost/beast/http/verb.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace waitroom::http {
+
+enum class RouteId : std::uint8_t {
+  join,
+  confirm,
+  leave,
+  status,
+  heartbeat,
+  heartbeat_body,
+  timers,
+  queue_metrics,
+  get_users,
+  events,
+  websocket,
+  kick,
+  pause,
+  resume,
+  settings_get,
+  settings_post,
+  health,
+  metrics,
+};
+
+struct RouteMatch {
+  enum class Kind : std::uint8_t { found, not_found, method_not_allowed } kind = Kind::not_found;
+  RouteId route = RouteId::health;
+  std::string_view parameter;  // the raw (still URL-encoded) `{}` segment
+  std::string allow;           // for method_not_allowed: "GET, POST"
+};
+
+class Router {
+ public:
+  void add(boost::beast::http::verb method, std::string_view pattern, RouteId route);
+  // `target` may carry a query string; it is ignored.
+  RouteMatch match(boost::beast::http::verb method, std::string_view target) const;
+
+  // The waitroom API of docs/API-CONTRACT.md.
+  static Router api_routes();
+
+ private:
+  struct Route {
+    boost::beast::http::verb method;
+    std::string prefix;  // the pattern without its trailing "{}"
+    bool has_parameter;
+    RouteId route;
+  };
+  std::vector<Route> routes_;
+};
+
+}  // namespace waitroom::http

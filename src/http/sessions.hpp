@@ -1,0 +1,22 @@
+// The hand-offs from an HTTP connection to a notification stream. Each takes over the
+// connection's socket after the request that asked for it, and returns when the stream
+// ends (the connection is then closed).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <string>
+
+#include "http/server.hpp"
+
+namespace waitroom::http {
+
+// GET /queue/events/{id}: Server-Sent Events (sse_session.cpp).
+boost::asio::awaitable<void> run_sse_session(boost::beast::tcp_stream& stream, std::string user_id,
+                                             ServerContext& context);
+
+// GET /ws/{id} with an upgrade: a WebSocket (websocket_session.cpp).
+boost::asio::awaitable<void> run_websocket_session(boost::beast::tcp_stream stream, Request request,
+                                                   std::string user_id, ServerContext& context);
+
+}  // namespace waitroom::http
