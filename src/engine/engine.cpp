@@ -161,8 +161,6 @@ struct Engine::Impl {
   // The largest active+draft count that is legitimate right now: the cap, or more while
   // a lowered cap still has more users than it allows. Shrinks as slots are released.
   std::size_t cap_allowance;
-  // Set if a draft was ever offered while active+draft >= cap (must never happen).
-  bool drafted_over_cap = false;
 
   Counters counters;
   Duration total_wait{0};
@@ -176,16 +174,10 @@ struct Engine::Impl {
 
   // ---- records --------------------------------------------------------------------
 
-  User* lookup(std::string_view id) {
-    auto it = index.find(id);
-    return it == index.end() ? nullptr : &users[it->second];
-  }
   const User* lookup(std::string_view id) const {
     auto it = index.find(id);
     return it == index.end() ? nullptr : &users[it->second];
   }
-  Slot slot_of(const User& user) const { return index.find(std::string_view{user.id})->second; }
-
   Slot create(std::string_view id) {
     Slot slot;
     if (free_slots.empty()) {
@@ -261,7 +253,6 @@ struct Engine::Impl {
   void offer_drafts(TimePoint now) {
     if (paused) return;
     while (!queue.empty() && occupied() < settings.max_active_users) {
-      if (occupied() >= settings.max_active_users) drafted_over_cap = true;
       Slot slot = queue.front().second;
       User& user = users[slot];
       dequeue(user);
@@ -730,12 +721,13 @@ std::string Engine::Impl::check() const {
   });
   if (!error.empty()) return error;
 
-  // Capacity: never more than the cap, except what a lowered cap left over.
+  // Capacity: never more than the cap, except what a lowered cap left over. The allowance
+  // only grows when the cap is set and shrinks with every release, so a draft offered
+  // while active+draft >= cap would show up here as a count above it.
   if (cap_allowance < settings.max_active_users) return fail("cap allowance below the cap");
   if (occupied() > cap_allowance)
     return fail("active+draft ", occupied(), " exceeds cap ", settings.max_active_users,
                 " (allowance ", cap_allowance, ")");
-  if (drafted_over_cap) return fail("a draft was offered while active+draft >= cap");
   // Admission is event-driven: a free slot never coexists with a waiting user.
   if (!paused && occupied() < settings.max_active_users && !queue.empty())
     return fail("a slot is free and ", queue.size(), " users wait");
