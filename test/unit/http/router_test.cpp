@@ -1,0 +1,56 @@
+// Checks route matching: parameters, query strings, 404 for unknown paths and 405 with
+// the allowed methods for known paths under another method.
+#include <gtest/gtest.h>
+
+#include "http/router.hpp"
+
+namespace waitroom::http {
+namespace {
+
+using boost::beast::http::verb;
+using Kind = RouteMatch::Kind;
+
+TEST(Router, MatchesParameterRoutes) {
+  const auto router = Router::api_routes();
+  auto match = router.match(verb::get, "/queue/status/u1");
+  ASSERT_EQ(match.kind, Kind::found);
+  EXPECT_EQ(match.route, RouteId::status);
+  EXPECT_EQ(match.parameter, "u1");
+
+  match = router.match(verb::post, "/queue/join/a%40b?x=1");
+  ASSERT_EQ(match.kind, Kind::found);
+  EXPECT_EQ(match.route, RouteId::join);
+  EXPECT_EQ(match.parameter, "a%40b");
+}
+
+TEST(Router, DistinguishesLiteralAndParameterRoutes) {
+  const auto router = Router::api_routes();
+  auto match = router.match(verb::post, "/queue/heartbeat");
+  ASSERT_EQ(match.kind, Kind::found);
+  EXPECT_EQ(match.route, RouteId::heartbeat_body);
+  match = router.match(verb::post, "/queue/heartbeat/u2");
+  ASSERT_EQ(match.kind, Kind::found);
+  EXPECT_EQ(match.route, RouteId::heartbeat);
+  EXPECT_EQ(match.parameter, "u2");
+}
+
+TEST(Router, UnknownPathsAreNotFound) {
+  const auto router = Router::api_routes();
+  EXPECT_EQ(router.match(verb::get, "/nope").kind, Kind::not_found);
+  EXPECT_EQ(router.match(verb::get, "/queue/status/").kind, Kind::not_found);
+  EXPECT_EQ(router.match(verb::get, "/queue/status/a/b").kind, Kind::not_found);
+  EXPECT_EQ(router.match(verb::get, "/healthz").kind, Kind::not_found);
+}
+
+TEST(Router, OtherMethodIsNotAllowedWithAllowList) {
+  const auto router = Router::api_routes();
+  auto match = router.match(verb::get, "/queue/join/u1");
+  EXPECT_EQ(match.kind, Kind::method_not_allowed);
+  EXPECT_EQ(match.allow, "POST");
+  match = router.match(verb::delete_, "/queue/admin/settings");
+  EXPECT_EQ(match.kind, Kind::method_not_allowed);
+  EXPECT_EQ(match.allow, "GET, POST");
+}
+
+}  // namespace
+}  // namespace waitroom::http
