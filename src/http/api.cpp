@@ -397,6 +397,33 @@ awaitable<Response> settings_handler(ServerContext& context, const Request& requ
 
 }  // namespace
 
+awaitable<bool> answer_status(ServerContext& context, const Request& request,
+                              std::string_view parameter, std::string& out) {
+  std::string scratch;
+  const auto user_id = decode_user_id(parameter, context.limits.max_user_id_length, scratch);
+  if (!user_id) co_return false;
+  const auto viewed = co_await context.store.poll(*user_id);
+  // The body is written after a fixed-width Content-Length placeholder, then the length
+  // is filled in: one pass, no second buffer.
+  const bool http10 = request.version() == 10;
+  const bool keep_alive = request.keep_alive();
+  out += http10 ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.1 200 OK\r\n";
+  out += "Content-Type: application/json\r\n";
+  if (keep_alive && http10) out += "Connection: keep-alive\r\n";
+  if (!keep_alive && !http10) out += "Connection: close\r\n";
+  out += "Content-Length: ";
+  const auto length_at = out.size();
+  out += "      \r\n\r\n";
+  const auto body_at = out.size();
+  append_status_body(out, *user_id, viewed.view, viewed.now);
+  const auto length = std::to_string(out.size() - body_at);
+  out.replace(length_at, length.size(), length);
+  // Drop the unused placeholder spaces (a length never needs six digits here, but the
+  // header must not carry trailing blanks either).
+  out.erase(length_at + length.size(), 6 - length.size());
+  co_return true;
+}
+
 Response json_response(const Request& request, status code, std::string body) {
   Response response{code, request.version()};
   response.set(beast_http::field::content_type, "application/json");

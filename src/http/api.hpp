@@ -19,6 +19,12 @@ namespace waitroom::http {
 boost::asio::awaitable<Response> handle_api(ServerContext& context, const Request& request,
                                             const RouteMatch& match);
 
+// GET /queue/status/{id}, the hot path: appends the whole HTTP response (status line,
+// headers, body) to `out` without building a Response. False, with `out` untouched, when
+// the user id is invalid: the caller then takes the general path, which answers 422.
+boost::asio::awaitable<bool> answer_status(ServerContext& context, const Request& request,
+                                           std::string_view parameter, std::string& out);
+
 // What a stream request (events, ws) resolves to: the user id when allowed, else the
 // refusal to send.
 struct StreamAdmission {

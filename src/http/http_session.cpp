@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -65,6 +66,24 @@ std::optional<Response> answer_to_read_error(const beast::error_code& ec) {
   return std::nullopt;  // the peer went away or timed out: nothing to answer
 }
 
+// Serialises a response into `out` (appended). Our responses are small and complete, so
+// one contiguous write beats Beast's serializer and its buffer sequences.
+void serialize(const Response& response, std::string& out) {
+  out += response.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(response.result_int());
+  out += ' ';
+  out += response.reason();
+  out += "\r\n";
+  for (const auto& field : response) {
+    out += field.name_string();
+    out += ": ";
+    out += field.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+  out += response.body();
+}
+
 }  // namespace
 
 asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerContext& context) {
@@ -72,79 +91,111 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
   const auto& limits = context.limits;
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  std::string out;  // the serialised response, reused across requests
   bool first = true;
   for (;;) {
     beast::error_code ec;
-    if (buffer.size() == 0) {
-      stream.expires_after(first ? limits.header_timeout : limits.keep_alive_timeout);
-      const auto n = co_await stream.async_read_some(buffer.prepare(4096),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
-      buffer.commit(n);
-    }
-    first = false;
-
-    stream.expires_after(limits.header_timeout);
     beast_http::request_parser<beast_http::string_body> parser;
     parser.header_limit(std::uint32_t(limits.max_header_bytes));
     parser.body_limit(limits.max_body_bytes);
-    co_await beast_http::async_read_header(stream, buffer, parser,
-                                           asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec && !parser.is_done()) {
-      co_await beast_http::async_read(stream, buffer, parser,
-                                      asio::redirect_error(asio::use_awaitable, ec));
+    parser.eager(true);
+
+    // Parse what is buffered; read only when the parser needs more. The wait for the first
+    // byte of a request is the keep-alive idle time (the header timeout for the first
+    // request of a connection); once a request has begun, the rest must come within the
+    // header timeout.
+    bool started = buffer.size() > 0;
+    bool peer_gone = false;
+    while (!parser.is_done()) {
+      if (buffer.size() > 0) {
+        const auto used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec == beast_http::error::need_more) {
+          ec = {};
+        } else if (ec || parser.is_done()) {
+          break;
+        } else if (used > 0) {
+          continue;
+        }
+      }
+      if (buffer.size() >= limits.max_header_bytes + limits.max_body_bytes + 4096) {
+        ec = beast_http::error::header_limit;
+        break;
+      }
+      stream.expires_after(started || first ? limits.header_timeout : limits.keep_alive_timeout);
+      const auto n = co_await stream.async_read_some(buffer.prepare(4096),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        peer_gone = true;  // closed, reset or timed out: there is no one to answer
+        break;
+      }
+      buffer.commit(n);
+      started = true;
     }
-    if (ec) {
-      if (auto answer = answer_to_read_error(ec)) {
-        co_await beast_http::async_write(stream, *answer,
-                                         asio::redirect_error(asio::use_awaitable, ec));
+    first = false;
+    if (ec || peer_gone) {
+      if (auto answer = ec && !peer_gone ? answer_to_read_error(ec) : std::nullopt) {
+        out.clear();
+        serialize(*answer, out);
+        stream.expires_after(limits.header_timeout);
+        co_await asio::async_write(stream, asio::buffer(out),
+                                   asio::redirect_error(asio::use_awaitable, ec));
       }
       break;
     }
 
     Request& request = parser.get();
     const auto match = context.router.match(request.method(), request.target());
-    std::optional<Response> response;
-    if (match.kind == RouteMatch::Kind::not_found) {
-      response = error_response(request, beast_http::status::not_found, "not found");
-    } else if (match.kind == RouteMatch::Kind::method_not_allowed) {
-      response =
-          error_response(request, beast_http::status::method_not_allowed, "method not allowed");
-      response->set(beast_http::field::allow, match.allow);
-    } else if (match.route == RouteId::events || match.route == RouteId::websocket) {
-      const bool websocket = match.route == RouteId::websocket;
-      if (websocket && !beast::websocket::is_upgrade(request)) {
-        response = error_response(request, beast_http::status::upgrade_required,
-                                  "WebSocket upgrade required");
-      } else {
-        auto admission = co_await admit_stream(context, request, match);
-        if (admission.refusal) {
-          response = std::move(admission.refusal);
-        } else if (websocket) {
-          co_await run_websocket_session(std::move(stream), parser.release(),
-                                         std::move(admission.user_id), context);
-          co_return;
+    out.clear();
+    bool keep_alive = request.keep_alive();
+    if (match.kind == RouteMatch::Kind::found && match.route == RouteId::status &&
+        co_await answer_status(context, request, match.parameter, out)) {
+      // answered on the fast path
+    } else {
+      std::optional<Response> response;
+      if (match.kind == RouteMatch::Kind::not_found) {
+        response = error_response(request, beast_http::status::not_found, "not found");
+      } else if (match.kind == RouteMatch::Kind::method_not_allowed) {
+        response =
+            error_response(request, beast_http::status::method_not_allowed, "method not allowed");
+        response->set(beast_http::field::allow, match.allow);
+      } else if (match.route == RouteId::events || match.route == RouteId::websocket) {
+        const bool websocket = match.route == RouteId::websocket;
+        if (websocket && !beast::websocket::is_upgrade(request)) {
+          response = error_response(request, beast_http::status::upgrade_required,
+                                    "WebSocket upgrade required");
         } else {
-          co_await run_sse_session(stream, std::move(admission.user_id), context);
-          co_return;
+          auto admission = co_await admit_stream(context, request, match);
+          if (admission.refusal) {
+            response = std::move(admission.refusal);
+          } else if (websocket) {
+            co_await run_websocket_session(std::move(stream), parser.release(),
+                                           std::move(admission.user_id), context);
+            co_return;
+          } else {
+            co_await run_sse_session(stream, std::move(admission.user_id), context);
+            co_return;
+          }
+        }
+      } else {
+        try {
+          response = co_await handle_api(context, request, match);
+        } catch (const std::exception& e) {
+          spdlog::error("internal error on {} {}: {}", std::string_view(request.method_string()),
+                        std::string_view(request.target()), e.what());
+        }
+        if (!response) {
+          response =
+              error_response(request, beast_http::status::internal_server_error, "internal error");
         }
       }
-    } else {
-      try {
-        response = co_await handle_api(context, request, match);
-      } catch (const std::exception& e) {
-        spdlog::error("internal error on {} {}: {}", std::string_view(request.method_string()),
-                      std::string_view(request.target()), e.what());
-      }
-      if (!response) {
-        response =
-            error_response(request, beast_http::status::internal_server_error, "internal error");
-      }
+      keep_alive = response->keep_alive();
+      serialize(*response, out);
     }
 
-    const bool keep_alive = response->keep_alive();
-    co_await beast_http::async_write(stream, *response,
-                                     asio::redirect_error(asio::use_awaitable, ec));
+    stream.expires_after(limits.keep_alive_timeout);
+    co_await asio::async_write(stream, asio::buffer(out),
+                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !keep_alive) break;
   }
   beast::error_code ignored;
