@@ -38,9 +38,9 @@ void Hub::note_position(const std::string& user_id, std::uint64_t position) {
   }
 }
 
-void Hub::deliver_locked(const Subscriber& subscriber, const std::string& message,
+void Hub::deliver_locked(const Subscriber& subscriber, std::string message,
                          std::uint64_t sequence) {
-  auto shared = std::make_shared<const std::string>(message);
+  auto shared = std::make_shared<const std::string>(std::move(message));
   for (const auto& stream : subscriber.streams) stream->deliver(shared, sequence);
 }
 

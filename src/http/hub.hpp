@@ -51,8 +51,7 @@ class Hub final : public store::EventSink {
     std::vector<std::shared_ptr<Stream>> streams;
     std::uint64_t last_position = 0;  // 0: none sent, or not waiting
   };
-  void deliver_locked(const Subscriber& subscriber, const std::string& message,
-                      std::uint64_t sequence);
+  void deliver_locked(const Subscriber& subscriber, std::string message, std::uint64_t sequence);
 
   ServerMetrics& metrics_;
   mutable std::mutex mutex_;
