@@ -120,6 +120,7 @@ struct User {
   Reason reason = Reason::none;
   bool warned = false;   // the expiring-soon notice of the current draft/session was sent
   bool renewed = false;  // the session was renewed by a heartbeat (session_renewal)
+  bool dirty = false;    // listed in dirty_slots since the last take_changes()
   std::uint32_t draft_misses = 0;
   std::uint32_t open_streams = 0;
   Ticket ticket = 0;
@@ -172,6 +173,23 @@ struct Engine::Impl {
   std::size_t release_count = 0;  // total recorded; the ring holds the last kReleaseWindow
   std::vector<Event> events;
 
+  // Change tracking for the durable store: a slot is listed once per take_changes() however
+  // often it changes, so that a busy user costs one record per commit.
+  bool tracking = false;
+  bool globals_dirty = false;
+  std::vector<Slot> dirty_slots;
+  std::vector<std::string> removed;  // ids forgotten (their slot may already be reused)
+  std::vector<TimePoint> new_releases;
+
+  void mark(User& user, Slot slot) {
+    if (!tracking) return;
+    globals_dirty = true;
+    if (!user.dirty) {
+      user.dirty = true;
+      dirty_slots.push_back(slot);
+    }
+  }
+
   // ---- records --------------------------------------------------------------------
 
   const User* lookup(std::string_view id) const {
@@ -188,17 +206,25 @@ struct Engine::Impl {
       free_slots.pop_back();
     }
     User& user = users[slot];
+    const bool listed = user.dirty;  // a reused slot may still be in dirty_slots
     user = User{};
+    user.dirty = listed;
     user.id.assign(id);
     user.in_use = true;
     user.generation = next_generation++;
     index.emplace(std::string_view{user.id}, slot);
+    mark(user, slot);
     return slot;
   }
 
   void forget(Slot slot) {
     User& user = users[slot];
-    for (std::size_t k = 0; k < detail::kTimerKinds; ++k) disarm(user, static_cast<TimerKind>(k));
+    for (std::size_t k = 0; k < detail::kTimerKinds; ++k)
+      disarm(user, slot, static_cast<TimerKind>(k));
+    if (tracking) {
+      globals_dirty = true;
+      removed.push_back(user.id);
+    }
     index.erase(std::string_view{user.id});
     user.in_use = false;
     user.id.clear();
@@ -220,6 +246,7 @@ struct Engine::Impl {
   void enqueue(User& user, Slot slot, bool at_front) {
     user.ticket = at_front ? next_front_ticket-- : next_back_ticket++;
     user.status = Status::waiting;
+    mark(user, slot);
     [[maybe_unused]] bool inserted = queue.insert(user.ticket, slot);
     assert(inserted);
     // Joining at the back moves nobody; jumping the queue moves everyone behind.
@@ -243,9 +270,11 @@ struct Engine::Impl {
         std::max<std::size_t>(settings.max_active_users, std::min(cap_allowance, occupied()));
     releases[release_count % kReleaseWindow] = now;
     ++release_count;
+    if (tracking) new_releases.push_back(now);
   }
 
   void set_cap(std::uint32_t cap) {
+    if (tracking) globals_dirty = true;
     settings.max_active_users = cap;
     cap_allowance = std::max<std::size_t>(cap, occupied());
   }
@@ -260,6 +289,7 @@ struct Engine::Impl {
       user.deadline = now + settings.draft_duration;
       user.total_duration = settings.draft_duration;
       user.warned = false;
+      mark(user, slot);
       ++draft_count;
       ++counters.drafts;
       Duration waited = now - user.joined_at;
@@ -305,16 +335,21 @@ struct Engine::Impl {
     std::uint64_t sequence = next_sequence++;
     user.armed_sequence[k] = sequence;
     user.armed_deadline[k] = deadline;
+    // The state and warning entries are durable (a restore re-creates them exactly);
+    // activity entries are not, so the hot touch path never marks a record.
+    if (kind != TimerKind::activity) mark(user, slot);
     timers.push(TimerEntry{deadline, sequence, slot, kind});
     if (timers.size() > 2 * live_timers + kHeapSlack) {
       timers.compact([this](const TimerEntry& entry) { return is_live(entry); });
     }
   }
 
-  void disarm(User& user, TimerKind kind) {
+  void disarm(User& user, Slot slot, TimerKind kind) {
     std::size_t k = kind_index(kind);
-    if (user.armed_sequence[k] != 0) --live_timers;
+    if (user.armed_sequence[k] == 0) return;
+    --live_timers;
     user.armed_sequence[k] = 0;
+    if (kind != TimerKind::activity) mark(user, slot);
   }
 
   bool is_live(const TimerEntry& entry) const {
@@ -330,7 +365,7 @@ struct Engine::Impl {
     std::optional<TimePoint> want = desired(user, kind);
     std::size_t k = kind_index(kind);
     if (!want) {
-      disarm(user, kind);
+      disarm(user, slot, kind);
     } else if (user.armed_sequence[k] == 0 || user.armed_deadline[k] > *want) {
       arm(user, slot, kind, *want);
     }
@@ -355,7 +390,7 @@ struct Engine::Impl {
       timers.pop();
       if (!is_live(entry)) continue;
       User& user = users[entry.slot];
-      disarm(user, entry.kind);
+      disarm(user, entry.slot, entry.kind);
       std::optional<TimePoint> want = desired(user, entry.kind);
       if (!want) continue;
       if (*want != entry.deadline) {
@@ -398,6 +433,7 @@ struct Engine::Impl {
         return;
       case TimerKind::warning: {
         user.warned = true;
+        mark(user, slot);
         // A notice that would arrive after the end it announces is pointless.
         if (now < user.deadline) {
           Event& event = emit(Event::Kind::expiring_soon, user, now);
@@ -455,6 +491,7 @@ struct Engine::Impl {
     user.status = Status::disconnected;
     user.reason = reason;
     user.disconnected_at = now;
+    mark(user, slot);
     Event& event = emit(Event::Kind::disconnected, user, now);
     event.reason = reason;
     event.measured = measured;
@@ -563,6 +600,7 @@ struct Engine::Impl {
     user.last_seen = now;
     user.deadline = now + settings.session_duration;
     user.total_duration = settings.session_duration;
+    mark(user, slot);
     Event& event = emit(Event::Kind::connected, user, now);
     event.duration = user.total_duration;
     event.expires_at = user.deadline;
@@ -610,6 +648,7 @@ struct Engine::Impl {
       user.deadline = now + user.total_duration;
       user.renewed = true;
       user.warned = false;
+      mark(user, slot);
     }
     sync_timers(user, slot);
     result.remaining = user.deadline - now;
@@ -642,6 +681,190 @@ struct Engine::Impl {
     // Opening or closing a stream is itself a sign of presence.
     if (user.status != Status::disconnected) user.last_seen = now;
     sync_timer(user, it->second, TimerKind::activity);
+  }
+
+  // ---- durability -----------------------------------------------------------------
+
+  UserRecord record_of(const User& user) const {
+    UserRecord out;
+    out.id = user.id;
+    out.status = user.status;
+    out.reason = user.reason;
+    out.warned = user.warned;
+    out.renewed = user.renewed;
+    out.draft_misses = user.draft_misses;
+    out.ticket = user.ticket;
+    out.generation = user.generation;
+    out.joined_at = user.joined_at;
+    out.deadline = user.deadline;
+    out.total_duration = user.total_duration;
+    out.confirmed_at = user.confirmed_at;
+    out.session_start = user.session_start;
+    out.disconnected_at = user.disconnected_at;
+    for (TimerKind kind : {TimerKind::state, TimerKind::warning}) {
+      std::size_t k = kind_index(kind);
+      ArmedTimer& timer = kind == TimerKind::state ? out.state_timer : out.warning_timer;
+      timer.sequence = user.armed_sequence[k];
+      if (timer.sequence != 0) timer.deadline = user.armed_deadline[k];
+    }
+    return out;
+  }
+
+  DurableGlobals globals_of() const {
+    return DurableGlobals{.settings = settings,
+                          .paused = paused,
+                          .next_back_ticket = next_back_ticket,
+                          .next_front_ticket = next_front_ticket,
+                          .next_generation = next_generation,
+                          .counters = counters,
+                          .total_wait = total_wait,
+                          .total_session = total_session,
+                          .sessions_ended = sessions_ended};
+  }
+
+  Changes take_changes() {
+    Changes out;
+    out.users.reserve(removed.size() + dirty_slots.size());
+    for (std::string& id : removed) {
+      UserRecord& record = out.users.emplace_back();
+      record.id = std::move(id);
+      record.forgotten = true;
+    }
+    removed.clear();
+    for (Slot slot : dirty_slots) {
+      User& user = users[slot];
+      user.dirty = false;
+      if (user.in_use) out.users.push_back(record_of(user));
+    }
+    dirty_slots.clear();
+    if (globals_dirty) out.globals = globals_of();
+    globals_dirty = false;
+    // Only the last window of releases can matter to the estimate.
+    if (new_releases.size() > kReleaseWindow)
+      new_releases.erase(new_releases.begin(), new_releases.end() - kReleaseWindow);
+    out.releases = std::move(new_releases);
+    new_releases.clear();
+    return out;
+  }
+
+  // Upserts or deletes one record in the slab and the index only; the queue, the counts
+  // and the timers are rebuilt once by restore_finish.
+  void restore_record(const UserRecord& record) {
+    auto it = index.find(record.id);
+    if (record.forgotten) {
+      if (it == index.end()) return;
+      User& user = users[it->second];
+      index.erase(it);
+      user.in_use = false;
+      user.id.clear();
+      free_slots.push_back(it->second);
+      return;
+    }
+    Slot slot;
+    if (it != index.end()) {
+      slot = it->second;
+    } else if (free_slots.empty()) {
+      slot = static_cast<Slot>(users.size());
+      users.emplace_back();
+    } else {
+      slot = free_slots.back();
+      free_slots.pop_back();
+    }
+    User& user = users[slot];
+    if (it == index.end()) {
+      user = User{};
+      user.id = record.id;
+      user.in_use = true;
+      index.emplace(std::string_view{user.id}, slot);
+    }
+    user.status = record.status;
+    user.reason = record.reason;
+    user.warned = record.warned;
+    user.renewed = record.renewed;
+    user.draft_misses = record.draft_misses;
+    user.ticket = record.ticket;
+    user.generation = record.generation;
+    user.joined_at = record.joined_at;
+    user.deadline = record.deadline;
+    user.total_duration = record.total_duration;
+    user.confirmed_at = record.confirmed_at;
+    user.session_start = record.session_start;
+    user.disconnected_at = record.disconnected_at;
+    // Parked in the arm fields until restore_finish pushes them into the heap.
+    user.armed_sequence[kind_index(TimerKind::state)] = record.state_timer.sequence;
+    user.armed_deadline[kind_index(TimerKind::state)] = record.state_timer.deadline;
+    user.armed_sequence[kind_index(TimerKind::warning)] = record.warning_timer.sequence;
+    user.armed_deadline[kind_index(TimerKind::warning)] = record.warning_timer.deadline;
+  }
+
+  std::string restore_finish(const DurableGlobals& globals, std::span<const TimePoint> restored,
+                             TimePoint now) {
+    settings = globals.settings;
+    paused = globals.paused;
+    next_back_ticket = globals.next_back_ticket;
+    next_front_ticket = globals.next_front_ticket;
+    next_generation = globals.next_generation;
+    counters = globals.counters;
+    total_wait = globals.total_wait;
+    total_session = globals.total_session;
+    sessions_ended = globals.sessions_ended;
+    release_count = 0;
+    for (TimePoint at : restored) releases[release_count++ % kReleaseWindow] = at;
+
+    // The queue, the counts, and the largest sequence of a persisted timer entry.
+    std::uint64_t max_sequence = 0;
+    std::vector<TimerEntry> entries;
+    for (Slot slot = 0; slot < users.size(); ++slot) {
+      User& user = users[slot];
+      if (!user.in_use) continue;
+      if (user.generation >= next_generation)
+        return "user " + user.id + " has a generation beyond the generation counter";
+      switch (user.status) {
+        case Status::waiting:
+          if (user.ticket >= next_back_ticket || user.ticket <= next_front_ticket)
+            return "waiting user " + user.id + " has a ticket outside the ticket counters";
+          if (!queue.insert(user.ticket, slot))
+            return "two waiting users hold ticket " + std::to_string(user.ticket);
+          break;
+        case Status::draft:
+          ++draft_count;
+          break;
+        case Status::connected:
+          ++connected_count;
+          break;
+        case Status::disconnected:
+          break;
+      }
+      user.last_seen = now;
+      user.open_streams = 0;
+      for (TimerKind kind : {TimerKind::state, TimerKind::warning}) {
+        std::size_t k = kind_index(kind);
+        std::uint64_t sequence = std::exchange(user.armed_sequence[k], 0);
+        std::optional<TimePoint> want = desired(user, kind);
+        // A persisted entry is kept only if it is one the engine could hold: armed no later
+        // than the real deadline. Anything else is re-armed below from the record.
+        if (sequence == 0 || !want || user.armed_deadline[k] > *want) continue;
+        user.armed_sequence[k] = sequence;
+        ++live_timers;
+        max_sequence = std::max(max_sequence, sequence);
+        entries.push_back(TimerEntry{user.armed_deadline[k], sequence, slot, kind});
+      }
+    }
+    // One heap build instead of N pushes: O(N).
+    timers.push_all(entries);
+    next_sequence = max_sequence + 1;
+    cap_allowance = std::max<std::size_t>(settings.max_active_users, occupied());
+    // Everything else (activity timers from now, any persisted entry that was dropped) is
+    // armed in slot order with sequences after every restored one.
+    resync_all();
+    ++version;
+    // What was rebuilt is the durable state itself: nothing to journal again.
+    for (Slot slot : dirty_slots) users[slot].dirty = false;
+    dirty_slots.clear();
+    removed.clear();
+    new_releases.clear();
+    globals_dirty = false;
+    return {};
   }
 
   std::string check() const;
@@ -815,6 +1038,7 @@ void Engine::set_max_active_users(std::uint32_t max_active_users, TimePoint now)
 void Engine::set_paused(bool paused, TimePoint now) {
   impl_->run_timers(now);
   impl_->paused = paused;
+  if (impl_->tracking) impl_->globals_dirty = true;
   impl_->offer_drafts(now);
 }
 
@@ -896,6 +1120,48 @@ Snapshot Engine::snapshot() const {
 
 std::vector<Event> Engine::take_events() {
   return std::exchange(impl_->events, {});
+}
+
+void Engine::track_changes(bool on) {
+  impl_->tracking = on;
+}
+
+Changes Engine::take_changes() {
+  return impl_->take_changes();
+}
+
+DurableGlobals Engine::durable_globals() const {
+  return impl_->globals_of();
+}
+
+std::vector<TimePoint> Engine::recent_releases() const {
+  std::size_t samples = std::min(impl_->release_count, kReleaseWindow);
+  std::vector<TimePoint> out;
+  out.reserve(samples);
+  for (std::size_t i = impl_->release_count - samples; i < impl_->release_count; ++i)
+    out.push_back(impl_->releases[i % kReleaseWindow]);
+  return out;
+}
+
+void Engine::for_each_record(const std::function<void(const UserRecord&)>& visit) const {
+  for (const User& user : impl_->users) {
+    if (user.in_use) visit(impl_->record_of(user));
+  }
+}
+
+void Engine::restore_record(const UserRecord& record) {
+  impl_->restore_record(record);
+}
+
+std::string Engine::restore_finish(const DurableGlobals& globals,
+                                   std::span<const TimePoint> releases, TimePoint now) {
+  return impl_->restore_finish(globals, releases, now);
+}
+
+std::string Engine::restore(std::span<const UserRecord> records, const DurableGlobals& globals,
+                            std::span<const TimePoint> releases, TimePoint now) {
+  for (const UserRecord& record : records) impl_->restore_record(record);
+  return impl_->restore_finish(globals, releases, now);
 }
 
 std::string Engine::check_invariants() const {

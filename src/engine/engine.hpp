@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -162,6 +163,70 @@ struct Snapshot {
   std::vector<std::string> connected;
 };
 
+// ---- durability (DESIGN.md §5) ----------------------------------------------------
+//
+// The durable store journals the resulting state of each changed user record, never the
+// operations: touches and stream changes (proof of presence) are not journaled, so replaying
+// operations would diverge. A user record is everything that must survive a restart; what is
+// left out (last_seen, open streams, the activity timers) is proof of presence, which
+// restarts from the moment of the restore: after an outage everyone gets a fresh idle and
+// presence window, since nobody could prove anything while the server was down.
+
+// A timer entry as the engine's heap holds it. Persisting the (deadline, sequence) of the
+// state and warning timers makes a restored engine fire them in exactly the same order as
+// the original, including ties between equal deadlines. Sequence 0: not armed.
+struct ArmedTimer {
+  std::uint64_t sequence = 0;
+  TimePoint deadline{};
+  bool operator==(const ArmedTimer&) const = default;
+};
+
+// The durable record of one user id; `forgotten` means the id no longer exists.
+struct UserRecord {
+  std::string id;
+  bool forgotten = false;
+  Status status = Status::disconnected;
+  Reason reason = Reason::none;
+  bool warned = false;
+  bool renewed = false;
+  std::uint32_t draft_misses = 0;
+  std::int64_t ticket = 0;
+  std::uint64_t generation = 0;
+  TimePoint joined_at{};
+  TimePoint deadline{};
+  Duration total_duration{0};
+  TimePoint confirmed_at{};
+  TimePoint session_start{};
+  TimePoint disconnected_at{};
+  ArmedTimer state_timer;
+  ArmedTimer warning_timer;
+  bool operator==(const UserRecord&) const = default;
+};
+
+// Engine-wide durable state: settings, admission switch, ticket and generation counters, and
+// the statistics behind the metrics and the averages.
+struct DurableGlobals {
+  Settings settings;
+  bool paused = false;
+  std::int64_t next_back_ticket = 1;
+  std::int64_t next_front_ticket = 0;
+  std::uint64_t next_generation = 1;
+  Counters counters;
+  Duration total_wait{0};
+  Duration total_session{0};
+  std::uint64_t sessions_ended = 0;
+};
+
+// What changed since the last take_changes(): the final record of every changed user id
+// (removals first, so that a later record of the same id wins when applied in order), the
+// globals when anything changed, and the slot releases that feed the wait estimate.
+struct Changes {
+  std::vector<UserRecord> users;
+  std::optional<DurableGlobals> globals;
+  std::vector<TimePoint> releases;
+  bool empty() const { return users.empty() && !globals && releases.empty(); }
+};
+
 class Engine {
  public:
   explicit Engine(Settings settings);
@@ -218,6 +283,29 @@ class Engine {
   Snapshot snapshot() const;
 
   std::vector<Event> take_events();
+
+  // ---- durability ----
+  // Change tracking is off by default, so that an ephemeral engine pays one predictable
+  // branch per state change and nothing else.
+  void track_changes(bool on);
+  Changes take_changes();
+
+  // The whole durable state, for a snapshot. `visit` is called once per user record.
+  DurableGlobals durable_globals() const;
+  std::vector<TimePoint> recent_releases() const;  // oldest first, at most 32
+  void for_each_record(const std::function<void(const UserRecord&)>& visit) const;
+
+  // Rebuilding an engine: only on a fresh engine (no operation yet). restore_record applies
+  // records in journal order (last writer wins per id; a forgotten record deletes the id);
+  // restore_finish then installs the globals and releases, rebuilds the queue and the
+  // timers and answers an error description (empty when the state is consistent). The
+  // activity timers restart from `now`. It runs no timer: call advance(now) afterwards, so
+  // that whatever expired during the outage fires and is announced.
+  void restore_record(const UserRecord& record);
+  std::string restore_finish(const DurableGlobals& globals, std::span<const TimePoint> releases,
+                             TimePoint now);
+  std::string restore(std::span<const UserRecord> records, const DurableGlobals& globals,
+                      std::span<const TimePoint> releases, TimePoint now);
 
   // Checks every invariant of DESIGN.md §2 and the internal indexes against each
   // other; returns a description of the first violation, or an empty string. O(N):

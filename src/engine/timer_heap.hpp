@@ -42,6 +42,11 @@ class TimerHeap {
     heap_.push_back(entry);
     std::push_heap(heap_.begin(), heap_.end(), later);
   }
+  // Adds many entries at once in O(N), for a restore.
+  void push_all(const std::vector<TimerEntry>& entries) {
+    heap_.insert(heap_.end(), entries.begin(), entries.end());
+    std::make_heap(heap_.begin(), heap_.end(), later);
+  }
   const TimerEntry& top() const { return heap_.front(); }
   void pop() {
     std::pop_heap(heap_.begin(), heap_.end(), later);
