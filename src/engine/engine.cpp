@@ -753,11 +753,11 @@ struct Engine::Impl {
     auto it = index.find(record.id);
     if (record.forgotten) {
       if (it == index.end()) return;
-      User& user = users[it->second];
+      Slot slot = it->second;
       index.erase(it);
-      user.in_use = false;
-      user.id.clear();
-      free_slots.push_back(it->second);
+      users[slot].in_use = false;
+      users[slot].id.clear();
+      free_slots.push_back(slot);
       return;
     }
     Slot slot;
@@ -1147,6 +1147,10 @@ void Engine::for_each_record(const std::function<void(const UserRecord&)>& visit
   for (const User& user : impl_->users) {
     if (user.in_use) visit(impl_->record_of(user));
   }
+}
+
+void Engine::reserve(std::size_t users) {
+  impl_->index.reserve(users);
 }
 
 void Engine::restore_record(const UserRecord& record) {

@@ -301,6 +301,8 @@ class Engine {
   // timers and answers an error description (empty when the state is consistent). The
   // activity timers restart from `now`. It runs no timer: call advance(now) afterwards, so
   // that whatever expired during the outage fires and is announced.
+  // A hint before restoring about this many records: sizes the id index once.
+  void reserve(std::size_t users);
   void restore_record(const UserRecord& record);
   std::string restore_finish(const DurableGlobals& globals, std::span<const TimePoint> releases,
                              TimePoint now);
