@@ -133,15 +133,14 @@ struct HttpClient::Impl {
       close();
       throw std::runtime_error("timed out writing " + std::string(request.target()));
     }
-    if (written.error) {
+    if (written.error && reused) {
       close();
-      if (reused) {
-        retryable = true;
-        return std::nullopt;
-      }
-      throw std::runtime_error("write " + std::string(request.target()) + ": " +
-                               written.error.message());
+      retryable = true;
+      return std::nullopt;
     }
+    // On a fresh connection a failed write may be the server refusing the request early
+    // (431, 413) and closing: like curl, still read the answer it may have sent.
+    const boost::system::error_code write_error = written.error;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64u << 20);
     parser.header_limit(64u << 10);
@@ -161,7 +160,10 @@ struct HttpClient::Impl {
         retryable = true;
         return std::nullopt;
       }
-      throw std::runtime_error("read answer to " + std::string(request.target()) + ": " +
+      throw std::runtime_error((write_error
+                                    ? "write " + std::string(request.target()) + ": " +
+                                          write_error.message() + ", then read: "
+                                    : "read answer to " + std::string(request.target()) + ": ") +
                                read.error.message());
     }
     auto message = parser.release();
@@ -171,7 +173,7 @@ struct HttpClient::Impl {
       response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
     response.body = std::move(message.body());
-    if (!message.keep_alive()) close();
+    if (!message.keep_alive() || write_error) close();
     return response;
   }
 };
