@@ -53,7 +53,7 @@ struct Known {
   Op in_flight = Op::none;
   Clock::time_point join_sent{};      // of the last answered join that created a place
   Clock::time_point join_answered{};  // idem
-  bool created = false;  // that last join took a new place (not an idempotent repeat)
+  bool created = false;               // that last join took a new place (not an idempotent repeat)
   std::string ticket;
 };
 
@@ -235,10 +235,10 @@ TEST_F(CrashTest, KillNineAtRandomMomentsLosesNothingAnswered) {
         if (k.in_flight == Op::none) continue;
         Json s = client().status(user).json();
         const Json state = s.value("status", Json());
-        k.answered = state == "connected"                       ? Op::confirm
-                     : state == "waiting" || state == "draft"   ? Op::join
-                     : state == "disconnected"                  ? Op::leave
-                                                                : Op::none;
+        k.answered = state == "connected"                     ? Op::confirm
+                     : state == "waiting" || state == "draft" ? Op::join
+                     : state == "disconnected"                ? Op::leave
+                                                              : Op::none;
         k.created = false;  // its join time is unknown: leave it out of the FIFO check
         k.in_flight = Op::none;
       }
@@ -265,8 +265,8 @@ class DamagedFilesTest : public WaitroomTest {
   void expect_refusal(const std::string& needle) {
     ProcessOptions options;
     options.binary = waitroom_binary();
-    options.args = {"serve", "--host", "127.0.0.1", "--port", "0", "--data-dir",
-                    data_dir().string()};
+    options.args = {"serve", "--host",     "127.0.0.1",        "--port",
+                    "0",     "--data-dir", data_dir().string()};
     options.stderr_file = data_dir().parent_path() / "refused-stderr.log";
     options.start_timeout = 10s;
     try {

@@ -4,6 +4,8 @@
 // WWW-Authenticate: Bearer), with another user's ticket with 403, and neither changes the
 // queue; the backend API key may join for any user. The join answer sets the ticket
 // cookie.
+#include <thread>
+
 #include "harness/waitroom_fixture.hpp"
 
 namespace waitroom::test {
@@ -102,6 +104,38 @@ TEST_F(RejoinTest, RejoinAfterLeavingGoesToTheBackWithTheTicket) {
   EXPECT_EQ(json["last_status"], "disconnected") << back.describe();
   EXPECT_EQ(json["commit_status"], "waiting") << back.describe();
   EXPECT_EQ(json["commit_position"], 2) << back.describe();
+}
+
+TEST_F(RejoinTest, ForgottenIdIsFreeAgainAndOldTicketsStopWorking) {
+  WAITROOM_START_SERVER({"--disconnected-retention", "300ms"});
+  const std::string old_ticket = ticket_of(client().join("reused"));
+  ASSERT_EQ(client().leave("reused", bearer(old_ticket)).status, 200);
+  // No event tells when a record is forgotten: poll the status route, briefly.
+  const auto started = std::chrono::steady_clock::now();
+  bool forgotten = false;
+  while (!forgotten && std::chrono::steady_clock::now() - started < std::chrono::seconds{5}) {
+    forgotten = client().status("reused").json().value("status", Json("?")).is_null();
+    // The poll interval (no event exists for this): small and bounded by the deadline.
+    if (!forgotten) std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  ASSERT_TRUE(forgotten) << "the disconnected record was never forgotten";
+  const auto fresh = client().join("reused");
+  ASSERT_EQ(fresh.status, 200) << "a forgotten id needs no ticket: " << fresh.describe();
+  EXPECT_TRUE(fresh.json()["last_status"].is_null()) << fresh.describe();
+  const std::string new_ticket = ticket_of(fresh);
+  EXPECT_NE(new_ticket, old_ticket);
+  const auto stale = client().confirm("reused", bearer(old_ticket));
+  EXPECT_EQ(stale.status, 403) << "a ticket of an older generation: " << stale.describe();
+  EXPECT_EQ(client().confirm("reused", bearer(new_ticket)).status, 200);
+}
+
+TEST_F(RejoinTest, CookieIsSecureBehindHttps) {
+  WAITROOM_START_SERVER({});
+  const auto joined = client().post("/queue/join/secure", "", {{"X-Forwarded-Proto", "https"}});
+  ASSERT_EQ(joined.status, 200) << joined.describe();
+  const auto cookie = joined.header("Set-Cookie");
+  ASSERT_TRUE(cookie);
+  EXPECT_NE(cookie->find("Secure"), std::string::npos) << *cookie;
 }
 
 }  // namespace
