@@ -106,11 +106,15 @@ void DurableStore::arm(TimePoint deadline, TimePoint now, bool from_timer) {
   const auto delay = std::max(min_delay, std::chrono::duration_cast<Duration>(deadline - now));
   armed_deadline_ = deadline;
   timer_->expires_after(delay);
-  timer_->async_wait([this](boost::system::error_code ec) { on_timer(ec); });
+  timer_->async_wait([this](boost::system::error_code ec) {
+    // Aborted: a re-arm replaced this wait, or the store stopped (and may be gone): do not
+    // touch `this`.
+    if (ec == boost::asio::error::operation_aborted) return;
+    on_timer(ec);
+  });
 }
 
-void DurableStore::on_timer(boost::system::error_code ec) {
-  if (ec == boost::asio::error::operation_aborted) return;
+void DurableStore::on_timer(boost::system::error_code) {
   std::lock_guard lock(mutex_);
   if (stopped_) return;
   armed_deadline_.reset();

@@ -59,9 +59,10 @@ class DurableStoreTest : public ::testing::Test {
   }
   void close() {
     sink_.store = nullptr;
-    store_.reset();
+    if (store_) store_->stop();
     io_.restart();
-    io_.poll();
+    io_.poll();  // the cancelled timer's handler runs while the store still exists
+    store_.reset();
   }
   ~DurableStoreTest() override { close(); }
 
