@@ -363,8 +363,11 @@ const std::vector<Setting>& settings() {
                               {"never", CookieSecure::never}}),
 
         path(
-            "data_dir", storage, "Directory for the journal and the ticket secret",
+            "data_dir", storage, "Directory for the journal, the snapshot and the ticket secret",
             [](auto& c) -> auto& { return c.data_dir; }),
+        boolean(
+            "ephemeral", storage, "Keep nothing on disk: a restart loses the queue (demos only)",
+            false, [](auto& c) -> auto& { return c.ephemeral; }),
         choice<StoreKind>("store", storage, "Where the queue lives", false,
                           [](auto& c) -> auto& { return c.store; },
                           {{"memory", StoreKind::memory}, {"redis", StoreKind::redis}}),

@@ -58,6 +58,8 @@ struct Config {
   std::string admin_token;  // empty: admin routes refuse everyone
   CookieSecure cookie_secure = CookieSecure::automatic;
   std::filesystem::path data_dir = "data";
+  // No files at all: the queue lives in memory only and the ticket secret is random per run.
+  bool ephemeral = false;
 
   StoreKind store = StoreKind::memory;
   std::string redis_host = "localhost";

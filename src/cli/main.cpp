@@ -12,7 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "cli/config.hpp"
 #include "http/hub.hpp"
 #include "http/server.hpp"
+#include "store/durable_store.hpp"
 #include "store/memory_store.hpp"
 
 namespace {
@@ -53,9 +56,22 @@ class IoContext : public boost::asio::io_context {
   using boost::asio::io_context::shutdown;
 };
 
+// 32 random bytes as hex, for an --ephemeral run that may write no file.
+std::string random_secret() {
+  std::random_device random;
+  std::string out;
+  for (int i = 0; i < 32; ++i) {
+    char byte[3];
+    std::snprintf(byte, sizeof byte, "%02x", static_cast<unsigned>(random() & 0xFFu));
+    out += byte;
+  }
+  return out;
+}
+
 std::string resolve_ticket_secret(const cli::Config& config) {
   if (!config.ticket_secret.empty()) return config.ticket_secret;
   if (config.ticket_secret_file) return auth::load_or_create_secret(*config.ticket_secret_file);
+  if (config.ephemeral) return random_secret();
   return auth::load_or_create_secret(config.data_dir / "ticket_secret");
 }
 
@@ -84,7 +100,27 @@ int serve(const cli::Config& config) {
   IoContext io_context{int(threads)};
   http::ServerMetrics metrics;
   http::Hub hub(metrics);
-  store::MemoryStore store(io_context.get_executor(), clock, config.engine, hub);
+  // The embedded store is durable unless --ephemeral: the data directory is recovered (or
+  // refused) before anything listens, so no client ever sees a half-recovered state.
+  std::unique_ptr<store::Store> store_owner;
+  if (config.ephemeral) {
+    spdlog::warn(
+        "EPHEMERAL: nothing is written to disk; a restart loses every place in the queue and "
+        "every ticket.");
+    store_owner =
+        std::make_unique<store::MemoryStore>(io_context.get_executor(), clock, config.engine, hub);
+  } else {
+    try {
+      auto durable =
+          std::make_unique<store::DurableStore>(io_context.get_executor(), clock, config.engine,
+                                                hub, store::JournalOptions{.dir = config.data_dir});
+      store_owner = std::move(durable);
+    } catch (const store::RecoveryError& e) {
+      spdlog::critical("{}", e.what());
+      return 3;
+    }
+  }
+  store::Store& store = *store_owner;
   if (config.paused) {
     // The memory store answers at once; run the awaitable to completion here.
     boost::asio::co_spawn(io_context, store.set_paused(true), boost::asio::detached);
