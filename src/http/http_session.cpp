@@ -19,6 +19,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <charconv>
 
 #include "http/api.hpp"
 #include "http/server.hpp"
@@ -173,7 +174,16 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
                                            std::move(admission.user_id), context);
             co_return;
           } else {
-            co_await run_sse_session(stream, std::move(admission.user_id), context);
+            // A reconnecting EventSource repeats the last id it saw.
+            std::optional<std::uint64_t> last_event_id;
+            if (auto it = request.find("Last-Event-ID"); it != request.end()) {
+              std::uint64_t value = 0;
+              const auto text = it->value();
+              const auto [end, error] =
+                  std::from_chars(text.data(), text.data() + text.size(), value);
+              if (error == std::errc{} && end == text.data() + text.size()) last_event_id = value;
+            }
+            co_await run_sse_session(stream, std::move(admission.user_id), context, last_event_id);
             co_return;
           }
         }

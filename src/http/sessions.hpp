@@ -5,15 +5,19 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "http/server.hpp"
 
 namespace waitroom::http {
 
-// GET /queue/events/{id}: Server-Sent Events (sse_session.cpp).
+// GET /queue/events/{id}: Server-Sent Events (sse_session.cpp). `last_event_id`: the
+// client's Last-Event-ID header, when it sent a valid one.
 boost::asio::awaitable<void> run_sse_session(boost::beast::tcp_stream& stream, std::string user_id,
-                                             ServerContext& context);
+                                             ServerContext& context,
+                                             std::optional<std::uint64_t> last_event_id = {});
 
 // GET /ws/{id} with an upgrade: a WebSocket (websocket_session.cpp).
 boost::asio::awaitable<void> run_websocket_session(boost::beast::tcp_stream stream, Request request,

@@ -1,7 +1,8 @@
 // GET /queue/events/{id}: the user's notifications as Server-Sent Events.
 //
 // The response has no length and closes the connection at its end; each notification is
-// an `id:` line (a per-stream counter) and a `data:` line, and a `: keepalive` comment goes
+// an `id:` line (the store sequence the message reflects, which keeps increasing across
+// restarts of a durable store) and a `data:` line, and a `: keepalive` comment goes
 // out after each sse_keepalive_interval of silence so that proxies keep the connection
 // and the client notices a dead server. A reader coroutine watches the socket so that a
 // client that goes away is noticed at once (presence ends with the stream), not at the
@@ -46,12 +47,13 @@ asio::awaitable<void> watch_for_close(asio::ip::tcp::socket& socket,
 }  // namespace
 
 asio::awaitable<void> run_sse_session(beast::tcp_stream& stream, std::string user_id,
-                                      ServerContext& context) {
+                                      ServerContext& context,
+                                      std::optional<std::uint64_t> last_event_id) {
   const auto strand = co_await asio::this_coro::executor;
   auto channel = std::make_shared<StreamChannel>(strand, context.limits.max_queued_messages,
                                                  [&stream] { stream.socket().close(); });
   HubRegistration registration(context.hub, user_id, channel);
-  co_await open_stream(context, user_id, *channel);
+  co_await open_stream(context, user_id, *channel, last_event_id);
 
   boost::system::error_code ec;
   stream.expires_after(context.limits.keep_alive_timeout);
@@ -64,15 +66,14 @@ asio::awaitable<void> run_sse_session(beast::tcp_stream& stream, std::string use
     reader_done->set();
   }
 
-  std::uint64_t event_id = 0;
   std::string frame;
   while (!ec && !channel->closed()) {
-    while (auto message = channel->pop()) {
+    while (auto entry = channel->pop_entry()) {
       frame.clear();
       frame += "id: ";
-      frame += std::to_string(++event_id);
+      frame += std::to_string(entry->sequence);
       frame += "\ndata: ";
-      frame += **message;
+      frame += *entry->message;
       frame += "\n\n";
       stream.expires_after(context.limits.keep_alive_timeout);
       co_await asio::async_write(stream, asio::buffer(frame),

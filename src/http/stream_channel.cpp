@@ -24,23 +24,34 @@ void StreamChannel::deliver(std::shared_ptr<const std::string> message, std::uin
       if (self->on_overflow_) self->on_overflow_();
       return;
     }
-    self->queue_.push_back({std::move(message), sequence});
+    self->queue_.push_back({std::move(message), sequence, sequence});
     self->wake_.cancel();
   });
 }
 
 void StreamChannel::set_first(std::string message, std::uint64_t sequence) {
   first_sequence_ = sequence;
-  queue_.push_front({std::make_shared<const std::string>(std::move(message)), sequence + 1});
+  queue_.push_front(
+      {std::make_shared<const std::string>(std::move(message)), sequence + 1, sequence});
+}
+
+void StreamChannel::skip_first(std::uint64_t sequence) {
+  first_sequence_ = sequence;
 }
 
 std::optional<std::shared_ptr<const std::string>> StreamChannel::pop() {
+  auto entry = pop_entry();
+  if (!entry) return std::nullopt;
+  return std::move(entry->message);
+}
+
+std::optional<StreamChannel::Entry> StreamChannel::pop_entry() {
   while (!queue_.empty()) {
     auto pending = std::move(queue_.front());
     queue_.pop_front();
     // Older than (or part of) the state already sent first: stale.
     if (pending.sequence <= first_sequence_) continue;
-    return std::move(pending.message);
+    return Entry{std::move(pending.message), pending.id};
   }
   return std::nullopt;
 }

@@ -35,8 +35,17 @@ class StreamChannel final : public Stream, public std::enable_shared_from_this<S
   // The first message: the state as of store sequence `sequence`; queued messages older
   // than it are dropped.
   void set_first(std::string message, std::uint64_t sequence);
+  // Like set_first, for a client that already holds the state as of `sequence` (an SSE
+  // reconnect whose Last-Event-ID is current): nothing is re-sent, older messages drop.
+  void skip_first(std::uint64_t sequence);
   // The next message to write, if any.
   std::optional<std::shared_ptr<const std::string>> pop();
+  // The same, with the store sequence it reflects (the SSE event id).
+  struct Entry {
+    std::shared_ptr<const std::string> message;
+    std::uint64_t sequence;
+  };
+  std::optional<Entry> pop_entry();
   // Waits until a message is queued, the channel closes, or `keepalive` elapses. Returns
   // true when the wait ran out (time for a keep-alive).
   boost::asio::awaitable<bool> wait(Duration keepalive);
@@ -46,7 +55,8 @@ class StreamChannel final : public Stream, public std::enable_shared_from_this<S
  private:
   struct Pending {
     std::shared_ptr<const std::string> message;
-    std::uint64_t sequence;
+    std::uint64_t sequence;  // ordering key: the first message sorts after its snapshot
+    std::uint64_t id;        // the store sequence the message reflects
   };
   Executor strand_;
   boost::asio::steady_timer wake_;

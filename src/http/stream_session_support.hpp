@@ -59,11 +59,18 @@ class HubRegistration {
 };
 
 // Tells the store the stream is open and queues the user's current state as the first
-// message.
+// message, unless the client says (SSE Last-Event-ID) that it already holds the state as of
+// the current store sequence: sequences are journaled, so an id from before a restart is
+// never mistaken for a current one.
 inline boost::asio::awaitable<void> open_stream(ServerContext& context, const std::string& user_id,
-                                                StreamChannel& channel) {
+                                                StreamChannel& channel,
+                                                std::optional<std::uint64_t> last_event_id = {}) {
   const auto viewed = co_await context.store.stream_opened(user_id);
-  channel.set_first(state_message(user_id, viewed.view, viewed.now), viewed.sequence);
+  if (last_event_id && *last_event_id == viewed.sequence) {
+    channel.skip_first(viewed.sequence);
+  } else {
+    channel.set_first(state_message(user_id, viewed.view, viewed.now), viewed.sequence);
+  }
   if (viewed.view && viewed.view->status == engine::Status::waiting) {
     context.hub.note_position(user_id, viewed.view->position);
   }

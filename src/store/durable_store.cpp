@@ -66,11 +66,16 @@ DurableStore::~DurableStore() {
 }
 
 std::uint64_t DurableStore::commit(TimePoint now, bool from_timer) {
-  ++sequence_;
   auto events = engine_.take_events();
   engine::Changes changes = engine_.take_changes();
-  std::uint64_t lsn =
-      changes.empty() ? journal_.appended_lsn() : journal_.append(changes, sequence_);
+  // The sequence moves only with a journaled commit, so that every sequence a client may
+  // have seen (an SSE id) is on disk and a restart never hands out a smaller one.
+  std::uint64_t lsn;
+  if (changes.empty() && events.empty()) {
+    lsn = journal_.appended_lsn();
+  } else {
+    lsn = journal_.append(changes, ++sequence_);
+  }
   if (!events.empty()) {
     pending_.push_back(PendingEvents{lsn, sequence_, std::move(events)});
     // Events of a commit that is already durable (nothing new to write) go out at once,

@@ -356,5 +356,67 @@ TEST_F(CrashTest, DeadlinesThatPassedWhileDownFireAtStart) {
   EXPECT_TRUE((*first)["status"] == "draft" || (*first)["status"] == "waiting") << first->dump();
 }
 
+// ---- reconnecting streams ------------------------------------------------------------------
+
+// Opens a raw SSE stream (so that the `id:` lines are visible), reads for `wait`, and
+// answers everything received, headers included.
+std::string raw_sse(std::uint16_t port, const std::string& user, const std::string& ticket,
+                    std::optional<std::uint64_t> last_event_id, std::chrono::milliseconds wait) {
+  RawConnection connection(port);
+  std::string request = "GET /queue/events/" + user +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + ticket + "\r\n";
+  if (last_event_id) request += "Last-Event-ID: " + std::to_string(*last_event_id) + "\r\n";
+  request += "\r\n";
+  EXPECT_TRUE(connection.send(request));
+  connection.read_until_closed(wait);
+  return connection.received();
+}
+
+// The ids of the `id:` lines, in order.
+std::vector<std::uint64_t> sse_ids(const std::string& text) {
+  std::vector<std::uint64_t> ids;
+  for (std::size_t at = text.find("\nid: "); at != std::string::npos;
+       at = text.find("\nid: ", at + 1))
+    ids.push_back(std::stoull(text.substr(at + 5)));
+  return ids;
+}
+
+TEST_F(CrashTest, StreamIdsSurviveARestartAndLastEventIdIsHonoured) {
+  WAITROOM_START_SERVER({"--max-active-users", "1"});
+  const std::string holder = ticket_of(client().join("holder"));
+  ASSERT_EQ(client().confirm("holder", bearer(holder)).status, 200);
+  const std::string waiter = ticket_of(client().join("waiter"));
+
+  std::string first = raw_sse(port(), "waiter", waiter, std::nullopt, 500ms);
+  auto ids = sse_ids(first);
+  ASSERT_EQ(ids.size(), 1u) << first;
+  EXPECT_NE(first.find("\"status\":\"waiting\""), std::string::npos) << first;
+  const std::uint64_t seen = ids[0];
+
+  restart_server(false);  // kill -9
+  if (HasFatalFailure()) return;
+  // The client holds the current state: a reconnect with its last id gets no duplicate.
+  std::string again = raw_sse(port(), "waiter", waiter, seen, 500ms);
+  EXPECT_TRUE(sse_ids(again).empty()) << again;
+  EXPECT_EQ(again.find("data:"), std::string::npos) << again;
+
+  // The state moves on; a client with the old id gets the current state at once, with an id
+  // above every id handed out before the restart.
+  ASSERT_EQ(client().leave("holder", bearer(holder)).status, 200);
+  std::string behind = raw_sse(port(), "waiter", waiter, seen, 500ms);
+  auto behind_ids = sse_ids(behind);
+  ASSERT_EQ(behind_ids.size(), 1u) << behind;
+  EXPECT_GT(behind_ids[0], seen);
+  EXPECT_NE(behind.find("\"status\":\"draft\""), std::string::npos) << behind;
+
+  // A WebSocket that reconnects after a restart gets the current state at once.
+  restart_server(false);
+  if (HasFatalFailure()) return;
+  WsClient ws(port(), "waiter", bearer(waiter));
+  auto state = ws.next_event(5s);
+  ASSERT_TRUE(state) << "no state on WebSocket reconnect";
+  EXPECT_EQ((*state)["status"], "draft") << state->dump();
+}
+
 }  // namespace
 }  // namespace waitroom::test
