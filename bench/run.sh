@@ -76,6 +76,43 @@ run_wrk() {  # threads connections url [request-script]
   echo "Commands: \`$build/waitroom serve --threads N\`, then"
   echo "\`wrk -tT -c64 -d${seconds}s --latency -s bench/wrk/report.lua http://127.0.0.1:PORT/queue/status/bench-status\`"
   echo "and \`wrk -t1 -c64 -d${seconds}s -s (report.lua + join.lua) http://127.0.0.1:PORT\`."
+  echo
+  echo "## Durability (embedded store, issue 4)"
+  echo
+  echo "Joins of new ids over HTTP with the journal (group commit, one fdatasync per batch) and"
+  echo "with \`--ephemeral\` (nothing on disk). The data directory is under $work (the disk of /tmp)."
+  echo
+  echo "| store | server threads | wrk | joins/s | p50 ms | p99 ms | errors |"
+  echo "|---|---|---|---|---|---|---|"
+  for mode in durable ephemeral; do
+    flags=()
+    [ "$mode" = ephemeral ] && flags=(--ephemeral)
+    start_server --threads 2 "${flags[@]}"
+    r=$(run_wrk 1 64 "http://127.0.0.1:$port" bench/wrk/join.lua)
+    eval "$(echo "$r" | tr ' ' '\n' | sed 's/^/r_/')"
+    echo "| $mode | 2 | -t1 -c64 | $r_rps | $r_p50_ms | $r_p99_ms | $r_errors |"
+    if [ "$mode" = durable ]; then
+      kill "$server_pid"; wait "$server_pid" || true; server_pid=""
+      joined_bytes=$(du -sb "$work/data" | cut -f1)
+      echo "| (on disk after that run: $joined_bytes bytes in the data directory) | | | | | | |"
+      rm -rf "$work/data"
+    else
+      stop_server
+    fi
+  done
+  echo
+  echo "Restart with 1,000,000 queued users (snapshot + a journal tail of 150,000 commits),"
+  echo "bytes on disk per user, and group commit with 256 concurrent committers"
+  echo "(\`$build/bench/durability_bench\`; target: restart < 2 s, DESIGN.md §7):"
+  echo
+  echo '```'
+  if [ -x "$build/bench/durability_bench" ]; then
+    "$build/bench/durability_bench" --dir "$work/durability" 2>&1
+    rm -rf "$work/durability"
+  else
+    echo "durability_bench not built"
+  fi
+  echo '```'
 } >"$work/report.md"
 mv "$work/report.md" "$out"
 cat "$out"
