@@ -106,6 +106,7 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
     // request of a connection); once a request has begun, the rest must come within the
     // header timeout.
     bool started = buffer.size() > 0;
+    bool request_deadline_armed = false;
     bool peer_gone = false;
     while (!parser.is_done()) {
       if (buffer.size() > 0) {
@@ -123,7 +124,15 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
         ec = beast_http::error::header_limit;
         break;
       }
-      stream.expires_after(started || first ? limits.header_timeout : limits.keep_alive_timeout);
+      // The header timeout is one deadline for the whole request, armed once when it
+      // begins: re-arming it at every read would let a client trickling one header line
+      // at a time hold the connection forever.
+      if (!started) {
+        stream.expires_after(first ? limits.header_timeout : limits.keep_alive_timeout);
+      } else if (!request_deadline_armed) {
+        stream.expires_after(limits.header_timeout);
+        request_deadline_armed = true;
+      }
       const auto n = co_await stream.async_read_some(buffer.prepare(4096),
                                                      asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
