@@ -7,6 +7,14 @@
 namespace waitroom::test {
 
 void WaitroomTest::TearDown() {
+  // Every test ends with a clean stop: SIGTERM must exit 0, which under the sanitizers
+  // also means no leak or error report at exit.
+  client_.reset();
+  if (server_ && server_->running()) {
+    const ExitStatus status = server_->stop();
+    EXPECT_TRUE(status.exited && status.code == 0)
+        << "the server did not stop cleanly on SIGTERM: " << status.describe();
+  }
   if (HasFailure() && server_) {
     std::cerr << "---- waitroom stderr (tail) ----\n"
               << server_->stderr_text(6000) << "\n---- end of stderr ----\n";
