@@ -22,8 +22,7 @@
 #include "cli/config.hpp"
 #include "http/hub.hpp"
 #include "http/server.hpp"
-#include "store/durable_store.hpp"
-#include "store/memory_store.hpp"
+#include "store/embedded_store.hpp"
 
 namespace {
 
@@ -102,27 +101,26 @@ int serve(const cli::Config& config) {
   http::Hub hub(metrics);
   // The embedded store is durable unless --ephemeral: the data directory is recovered (or
   // refused) before anything listens, so no client ever sees a half-recovered state.
-  std::unique_ptr<store::Store> store_owner;
+  std::optional<store::JournalOptions> journal;
   if (config.ephemeral) {
     spdlog::warn(
         "EPHEMERAL: nothing is written to disk; a restart loses every place in the queue and "
         "every ticket.");
-    store_owner =
-        std::make_unique<store::MemoryStore>(io_context.get_executor(), clock, config.engine, hub);
   } else {
-    try {
-      auto durable =
-          std::make_unique<store::DurableStore>(io_context.get_executor(), clock, config.engine,
-                                                hub, store::JournalOptions{.dir = config.data_dir});
-      store_owner = std::move(durable);
-    } catch (const store::RecoveryError& e) {
-      spdlog::critical("{}", e.what());
-      return 3;
-    }
+    journal = store::JournalOptions{.dir = config.data_dir};
+  }
+  std::unique_ptr<store::Store> store_owner;
+  try {
+    store_owner = std::make_unique<store::EmbeddedStore>(io_context.get_executor(), clock,
+                                                         config.engine, hub, std::move(journal));
+  } catch (const store::RecoveryError& e) {
+    spdlog::critical("{}", e.what());
+    return 3;
   }
   store::Store& store = *store_owner;
   if (config.paused) {
-    // The memory store answers at once; run the awaitable to completion here.
+    // Queued before the server starts, so the pause takes effect before the first request is
+    // read; a durable store then makes it durable like any change.
     boost::asio::co_spawn(io_context, store.set_paused(true), boost::asio::detached);
   }
 

@@ -1,7 +1,7 @@
 // The store: the queue state as the HTTP layer sees it.
 //
-// Every method is an awaitable because the Redis store (and the durable embedded store)
-// complete asynchronously; the memory store completes at once. A store reads the
+// Every method is an awaitable because the Redis store and the durable embedded store
+// complete asynchronously; the ephemeral embedded store completes at once. A store reads the
 // injected Clock itself, so handlers never pass `now`. Results are the engine's own
 // result types, plus the instant they were computed at, so that answers (remaining time,
 // timestamps) are consistent with the state they describe.

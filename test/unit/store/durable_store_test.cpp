@@ -1,7 +1,7 @@
-// Checks the durable store over a real io_context, a ManualClock and a real data directory:
-// an answer leaves only once its commit is durable, and notifications reach the sink only
-// once their commit is durable, in order, with increasing sequence numbers; a new store on
-// the same directory has the same queue, keeps counting sequences upwards, and fires the
+// Checks the embedded store with its journal (durable) over a real io_context, a ManualClock and a
+// real data directory: an answer leaves only once its commit is durable, and notifications reach
+// the sink only once their commit is durable, in order, with increasing sequence numbers; a new
+// store on the same directory has the same queue, keeps counting sequences upwards, and fires the
 // timers that expired while it was down (a draft requeued, a session ended).
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <optional>
 
 #include "journal_test_support.hpp"
-#include "store/durable_store.hpp"
+#include "store/embedded_store.hpp"
 
 namespace waitroom::store {
 namespace {
@@ -35,7 +35,7 @@ struct RecordingSink final : EventSink {
     }
     return false;
   }
-  DurableStore* store = nullptr;
+  EmbeddedStore* store = nullptr;
   std::vector<Event> events;
   std::vector<std::uint64_t> durable_at_delivery;
   std::uint64_t last_sequence = 0;
@@ -85,7 +85,7 @@ class DurableStoreTest : public ::testing::Test {
   engine::Settings settings_;
   boost::asio::io_context io_;
   RecordingSink sink_;
-  std::optional<DurableStore> store_;
+  std::optional<EmbeddedStore> store_;
 };
 
 TEST_F(DurableStoreTest, AnswersAndEventsOnlyOnceDurable) {

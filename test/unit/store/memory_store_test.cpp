@@ -1,7 +1,7 @@
-// Checks the embedded store: operations reach the engine and answer its results, events
-// reach the sink in order with increasing sequence numbers, the one timer fires at the
-// engine's next deadline and runs advance(now) with the injected clock, and positions
-// and stream snapshots reflect the queue.
+// Checks the embedded store without a journal (--ephemeral): operations reach the engine and answer
+// its results, events reach the sink in order with increasing sequence numbers, the one timer fires
+// at the engine's next deadline and runs advance(now) with the injected clock, and positions and
+// stream snapshots reflect the queue.
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -9,7 +9,7 @@
 #include <chrono>
 #include <optional>
 
-#include "store/memory_store.hpp"
+#include "store/embedded_store.hpp"
 
 namespace waitroom::store {
 namespace {
@@ -47,7 +47,7 @@ class MemoryStoreTest : public ::testing::Test {
     io_.poll();
   }
 
-  // Runs a store call to completion (the memory store completes without waiting).
+  // Runs a store call to completion (without a journal the store completes without waiting).
   template <class T>
   T run(awaitable<T> operation) {
     std::optional<T> out;
@@ -73,7 +73,7 @@ class MemoryStoreTest : public ::testing::Test {
   ManualClock clock_;
   engine::Settings settings_;
   RecordingSink sink_;
-  std::optional<MemoryStore> store_;
+  std::optional<EmbeddedStore> store_;
 };
 
 TEST_F(MemoryStoreTest, OperationsAnswerEngineResults) {
