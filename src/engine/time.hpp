@@ -33,6 +33,8 @@ class ManualClock final : public Clock {
   TimePoint now_;
 };
 
-inline std::int64_t to_unix_ms(TimePoint t) { return t.time_since_epoch().count(); }
+inline std::int64_t to_unix_ms(TimePoint t) {
+  return t.time_since_epoch().count();
+}
 
 }  // namespace waitroom
