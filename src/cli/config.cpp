@@ -537,6 +537,7 @@ std::string flag_where(const Setting& row) {
 struct Parser {
   CLI::App app{"waitroom: a virtual waiting room in front of a web app", "waitroom"};
   CLI::App* serve = nullptr;
+  CLI::App* load_test = nullptr;
   std::vector<std::string> flag_values;
   std::vector<CLI::Option*> flag_options;
   std::string config_path;
@@ -549,6 +550,10 @@ struct Parser {
         "then flags; each layer overrides the one before.");
     serve = app.add_subcommand("serve", "Run the waiting room server");
     add_setting_flags(*serve);
+    // Everything after `load-test` (its --help too) goes to src/loadtest's own parser.
+    load_test = app.add_subcommand("load-test", "Simulate users against a running server");
+    load_test->prefix_command();
+    load_test->set_help_flag();
   }
 
   void add_setting_flags(CLI::App& command) {
@@ -646,13 +651,13 @@ Command parse_command_line(const std::vector<std::string>& args, const Environme
     parser.app.parse(reversed);
   } catch (const CLI::CallForHelp&) {
     out << parser.app.help();
-    return Command{Command::Kind::exit, 0, {}};
+    return Command{Command::Kind::exit, 0, {}, {}};
   } catch (const CLI::CallForAllHelp&) {
     out << parser.app.help("", CLI::AppFormatMode::All);
-    return Command{Command::Kind::exit, 0, {}};
+    return Command{Command::Kind::exit, 0, {}, {}};
   } catch (const CLI::CallForVersion& version) {
     out << version.what() << "\n";
-    return Command{Command::Kind::exit, 0, {}};
+    return Command{Command::Kind::exit, 0, {}, {}};
   } catch (const CLI::ParseError& error) {
     throw ConfigError(std::string("command line: ") + error.what() +
                       " (run `waitroom --help` for the accepted flags)");
@@ -664,9 +669,15 @@ Command parse_command_line(const std::vector<std::string>& args, const Environme
     command.config = build_serve_config(parser, env);
     return command;
   }
+  if (parser.load_test->parsed()) {
+    Command command;
+    command.kind = Command::Kind::load_test;
+    command.load_test_args = parser.load_test->remaining();
+    return command;
+  }
   // No subcommand: say what there is to run, and fail like any other usage error.
   err << parser.app.help();
-  return Command{Command::Kind::exit, 2, {}};
+  return Command{Command::Kind::exit, 2, {}, {}};
 }
 
 Command parse_command_line(const std::vector<std::string>& args, const Environment& env) {

@@ -79,9 +79,12 @@ Environment environment_from(const char* const* envp);
 
 // What the command line asked for.
 struct Command {
-  enum class Kind : std::uint8_t { serve, exit } kind = Kind::serve;
+  enum class Kind : std::uint8_t { serve, exit, load_test } kind = Kind::serve;
   int exit_code = 0;  // for Kind::exit (after --help, --version)
   Config config;      // for Kind::serve
+  // For Kind::load_test: the arguments after `load-test`, parsed by src/loadtest (a
+  // client has its own flags and shares none of the server's settings table).
+  std::vector<std::string> load_test_args;
 };
 
 // Parses `waitroom serve [flags]` (and --help/--version), layering the environment and

@@ -22,6 +22,7 @@
 #include "cli/config.hpp"
 #include "http/hub.hpp"
 #include "http/server.hpp"
+#include "loadtest/load_test.hpp"
 #include "store/embedded_store.hpp"
 
 namespace {
@@ -182,6 +183,9 @@ int main(int argc, char** argv, char** envp) {
     return 2;
   }
   if (command.kind == cli::Command::Kind::exit) return command.exit_code;
+  if (command.kind == cli::Command::Kind::load_test) {
+    return loadtest::main(command.load_test_args);
+  }
   try {
     return serve(command.config);
   } catch (const std::exception& e) {
