@@ -113,6 +113,34 @@ run_wrk() {  # threads connections url [request-script]
     echo "durability_bench not built"
   fi
   echo '```'
+  echo
+  echo "## Load test (simulated users, issue 5)"
+  echo
+  echo "\`waitroom load-test load\` against the server (2 threads, 20 slots, 10 s drafts and"
+  echo "20 s sessions): people who join in batches, keep their event stream open, confirm after"
+  echo "a reaction time (10% never do), stay, heartbeat, then leave (80%) or let the session end."
+  echo
+  start_server --threads 2 --ephemeral --max-active-users 20 --draft-duration 10s \
+    --session-duration 20s
+  load_args=(load --users "${LOAD_USERS:-400}" --batch-size 40 --delay 1s --reaction-time 0.2..2
+    --stay 1..6 --heartbeat-interval 2 --no-confirm-ratio 0.1 --leave-ratio 0.8
+    --duration "${LOAD_SECONDS:-120}" --seed 1 --progress-interval 30)
+  echo '```'
+  echo "\$ waitroom load-test ${load_args[*]} --url http://127.0.0.1:PORT"
+  "$build/waitroom" load-test "${load_args[@]}" --url "http://127.0.0.1:$port" 2>/dev/null || true
+  echo '```'
+  stop_server
+  echo
+  echo "## Open event streams at scale (issue 5)"
+  echo
+  echo "\`bench/scale.sh $build ${SCALE_STREAMS:-20000}\` (SCALE_STREAMS=100000 for the DESIGN.md §7"
+  echo "figure): that many waiting users, each with an open SSE stream, spread over several"
+  echo "127.0.0.x source addresses; server memory per stream from its VmRSS; then the slot is"
+  echo "freed 50 times and the admission timed to the right stream while all stay open."
+  echo
+  echo '```'
+  bench/scale.sh "$build" "${SCALE_STREAMS:-20000}" 2>/dev/null || true
+  echo '```'
 } >"$work/report.md"
 mv "$work/report.md" "$out"
 cat "$out"
