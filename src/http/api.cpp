@@ -66,16 +66,10 @@ bool secure_cookie(const ServerContext& context, const Request& request) {
   return proto == "https" || proto == "HTTPS";
 }
 
-// Checks the caller may act as `user_id`; nullopt when allowed, else the refusal.
-awaitable<std::optional<Response>> require_user(ServerContext& context, const Request& request,
-                                                std::string_view user_id) {
-  if (context.auth.open) co_return std::nullopt;
-  const auto viewed = co_await context.store.find(user_id);
-  std::optional<std::uint64_t> generation;
-  if (viewed.view) generation = viewed.view->generation;
-  const auto decision = authorize_user(context.auth, credentials_of(request), user_id, generation);
-  if (decision == AuthDecision::allow) co_return std::nullopt;
-  co_return refusal(request, decision);
+// Who the request acts as for `user_id`; the store checks it where it acts.
+store::Actor actor_of(const ServerContext& context, const Request& request,
+                      std::string_view user_id) {
+  return actor_for(context.auth, credentials_of(request), user_id);
 }
 
 std::optional<Response> require_admin(ServerContext& context, const Request& request) {
@@ -213,16 +207,12 @@ awaitable<Response> status_handler(ServerContext& context, const Request& reques
 
 awaitable<Response> join_handler(ServerContext& context, const Request& request,
                                  std::string_view user_id) {
-  // A new id needs no credentials: only an existing record is protected.
-  if (!context.auth.open) {
-    const auto viewed = co_await context.store.find(user_id);
-    if (viewed.view) {
-      const auto decision =
-          authorize_user(context.auth, credentials_of(request), user_id, viewed.view->generation);
-      if (decision != AuthDecision::allow) co_return refusal(request, decision);
-    }
-  }
-  const auto [result, now] = co_await context.store.join(user_id);
+  // A new id needs no credentials: only an existing record is protected (by the store, in
+  // the same step as the join, so that of simultaneous joins of a new id only one gets it).
+  const auto actor = actor_of(context, request, user_id);
+  const auto joined = co_await context.store.join(user_id, actor);
+  if (joined.forbidden) co_return refusal_for(request, actor);
+  const auto& result = joined.result;
   const auto& after = result.after;
   json body{{"user_id", user_id},
             {"last_status", nullptr},
@@ -252,8 +242,9 @@ awaitable<Response> join_handler(ServerContext& context, const Request& request,
 
 awaitable<Response> confirm_handler(ServerContext& context, const Request& request,
                                     std::string_view user_id) {
-  if (auto refused = co_await require_user(context, request, user_id)) co_return *refused;
-  const auto [result, now] = co_await context.store.confirm(user_id);
+  const auto actor = actor_of(context, request, user_id);
+  const auto [result, now, forbidden] = co_await context.store.confirm(user_id, actor);
+  if (forbidden) co_return refusal_for(request, actor);
   if (result.outcome != engine::Outcome::ok) {
     co_return error_response(request, status::bad_request, "user holds no draft");
   }
@@ -269,11 +260,11 @@ awaitable<Response> leave_handler(ServerContext& context, const Request& request
                                   std::string_view user_id, bool kick) {
   if (kick) {
     if (auto refused = require_admin(context, request)) co_return *refused;
-  } else if (auto refused = co_await require_user(context, request, user_id)) {
-    co_return *refused;
   }
-  const auto [result, now] =
-      kick ? co_await context.store.kick(user_id) : co_await context.store.leave(user_id);
+  const auto actor = actor_of(context, request, user_id);
+  const auto [result, now, forbidden] =
+      kick ? co_await context.store.kick(user_id) : co_await context.store.leave(user_id, actor);
+  if (forbidden) co_return refusal_for(request, actor);
   if (result.outcome == engine::Outcome::unknown_user) {
     co_return error_response(request, status::not_found, "unknown user");
   }
@@ -282,8 +273,9 @@ awaitable<Response> leave_handler(ServerContext& context, const Request& request
 
 awaitable<Response> heartbeat_handler(ServerContext& context, const Request& request,
                                       std::string_view user_id) {
-  if (auto refused = co_await require_user(context, request, user_id)) co_return *refused;
-  const auto [result, now] = co_await context.store.heartbeat(user_id);
+  const auto actor = actor_of(context, request, user_id);
+  const auto [result, now, forbidden] = co_await context.store.heartbeat(user_id, actor);
+  if (forbidden) co_return refusal_for(request, actor);
   if (result.outcome != engine::Outcome::ok) {
     co_return error_response(request, status::not_found, "user is not connected");
   }
@@ -501,18 +493,22 @@ awaitable<Response> handle_api(ServerContext& context, const Request& request,
   co_return error_response(request, status::not_found, "not found");
 }
 
-awaitable<StreamAdmission> admit_stream(ServerContext& context, const Request& request,
-                                        const RouteMatch& match) {
+StreamAdmission admit_stream(const ServerContext& context, const Request& request,
+                             const RouteMatch& match) {
   StreamAdmission admission;
   std::string scratch;
   auto decoded = decode_user_id(match.parameter, context.limits.max_user_id_length, scratch);
   if (!decoded) {
     admission.refusal = invalid_user_id(request, match.parameter);
-    co_return admission;
+    return admission;
   }
   admission.user_id = std::string(*decoded);
-  admission.refusal = co_await require_user(context, request, admission.user_id);
-  co_return admission;
+  admission.actor = actor_of(context, request, admission.user_id);
+  return admission;
+}
+
+Response refusal_for(const Request& request, const store::Actor& actor) {
+  return refusal(request, refusal_of(actor));
 }
 
 }  // namespace waitroom::http

@@ -25,14 +25,19 @@ boost::asio::awaitable<Response> handle_api(ServerContext& context, const Reques
 boost::asio::awaitable<bool> answer_status(ServerContext& context, const Request& request,
                                            std::string_view parameter, std::string& out);
 
-// What a stream request (events, ws) resolves to: the user id when allowed, else the
-// refusal to send.
+// What a stream request (events, ws) resolves to: the user id and who acts on it, or the
+// refusal to send (an invalid user id). Whether the actor may open the stream is decided
+// when the store opens it (open_stream); refusal_for answers a refused opening.
 struct StreamAdmission {
   std::optional<Response> refusal;
   std::string user_id;
+  store::Actor actor;
 };
-boost::asio::awaitable<StreamAdmission> admit_stream(ServerContext& context, const Request& request,
-                                                     const RouteMatch& match);
+StreamAdmission admit_stream(const ServerContext& context, const Request& request,
+                             const RouteMatch& match);
+
+// The 401 or 403 for a caller whom the store refused to let act.
+Response refusal_for(const Request& request, const store::Actor& actor);
 
 // `{"detail": detail}` with the given status (and WWW-Authenticate on 401).
 Response error_response(const Request& request, boost::beast::http::status status,

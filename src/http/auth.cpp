@@ -1,4 +1,4 @@
-// Credential parsing and the allow/401/403 decision; see auth.hpp.
+// Credential parsing, the Actor a request acts as, and the 401/403 of a refusal; see auth.hpp.
 #include "http/auth.hpp"
 
 namespace waitroom::http {
@@ -19,23 +19,6 @@ bool iequals(std::string_view a, std::string_view b) {
     if (x != y) return false;
   }
   return true;
-}
-
-// What one token proves about `user_id`.
-AuthDecision judge_ticket(const AuthPolicy& policy, std::string_view ticket,
-                          std::string_view user_id, std::optional<std::uint64_t> generation) {
-  if (ticket.empty() || policy.signer == nullptr) return AuthDecision::unauthorized;
-  auto claims = policy.signer->verify(ticket);
-  if (!claims) return AuthDecision::unauthorized;
-  if (claims->user_id != user_id) return AuthDecision::forbidden;
-  if (generation && claims->generation != *generation) return AuthDecision::forbidden;
-  return AuthDecision::allow;
-}
-
-AuthDecision combine(AuthDecision a, AuthDecision b) {
-  if (a == AuthDecision::allow || b == AuthDecision::allow) return AuthDecision::allow;
-  if (a == AuthDecision::forbidden || b == AuthDecision::forbidden) return AuthDecision::forbidden;
-  return AuthDecision::unauthorized;
 }
 
 }  // namespace
@@ -68,22 +51,40 @@ Credentials parse_credentials(std::string_view cookie_header, std::string_view a
   return credentials;
 }
 
-AuthDecision authorize_user(const AuthPolicy& policy, const Credentials& credentials,
-                            std::string_view user_id, std::optional<std::uint64_t> generation) {
-  if (policy.open) return AuthDecision::allow;
-  AuthDecision bearer = AuthDecision::unauthorized;
+store::Actor actor_for(const AuthPolicy& policy, const Credentials& credentials,
+                       std::string_view user_id) {
+  store::Actor actor;
+  if (policy.open) {
+    actor.any_generation = true;
+    return actor;
+  }
+  // A ticket that verifies is a valid credential even when it names another user.
+  auto consider_ticket = [&](std::string_view ticket, std::size_t slot) {
+    if (ticket.empty() || policy.signer == nullptr) return;
+    auto claims = policy.signer->verify(ticket);
+    if (!claims) return;
+    actor.has_credentials = true;
+    if (claims->user_id == user_id) actor.generations[slot] = claims->generation;
+  };
   if (!credentials.bearer.empty()) {
     if (!policy.api_key.empty() && auth::constant_time_equals(credentials.bearer, policy.api_key)) {
-      return AuthDecision::allow;
+      actor.any_generation = true;
+      actor.has_credentials = true;
+      return actor;
     }
     if (!policy.admin_token.empty() &&
         auth::constant_time_equals(credentials.bearer, policy.admin_token)) {
-      bearer = AuthDecision::forbidden;
+      actor.has_credentials = true;
     } else {
-      bearer = judge_ticket(policy, credentials.bearer, user_id, generation);
+      consider_ticket(credentials.bearer, 0);
     }
   }
-  return combine(bearer, judge_ticket(policy, credentials.cookie_ticket, user_id, generation));
+  consider_ticket(credentials.cookie_ticket, 1);
+  return actor;
+}
+
+AuthDecision refusal_of(const store::Actor& actor) {
+  return actor.has_credentials ? AuthDecision::forbidden : AuthDecision::unauthorized;
 }
 
 AuthDecision authorize_admin(const AuthPolicy& policy, const Credentials& credentials) {

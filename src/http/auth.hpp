@@ -2,10 +2,13 @@
 //
 // A caller presents up to two credentials: the `waitroom_ticket` cookie and an
 // `Authorization: Bearer` token, which may be a ticket, the backend API key or the admin
-// token. The decision is pure (no I/O) so that it is unit-tested: allow when any
-// credential authorises the action; 403 when some credential is valid but for another
-// user, an older generation of this id, or is the admin token (which never acts as a
-// user); 401 when nothing valid was presented. Secrets are compared in constant time.
+// token. This file turns them into a store::Actor (pure, no I/O, unit-tested): the API key
+// and open mode act on any generation, each valid ticket naming the user id on its own
+// generation, and the admin token never acts as a user. The store then decides, in the same
+// atomic step as the act, whether the actor may act on the record (store.hpp); a refusal is
+// 403 when some credential was valid (another user's ticket, an older generation of this id,
+// the admin token) and 401 when nothing valid was presented. Secrets are compared in
+// constant time.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +17,7 @@
 #include <string_view>
 
 #include "auth/ticket.hpp"
+#include "store/store.hpp"
 
 namespace waitroom::http {
 
@@ -37,10 +41,12 @@ Credentials parse_credentials(std::string_view cookie_header, std::string_view a
 // The value of cookie `name` in a Cookie header; empty when absent.
 std::string_view find_cookie(std::string_view cookie_header, std::string_view name);
 
-// May this caller act as `user_id`, whose current record has `generation` (nullopt when
-// the id is unknown: any valid ticket for the id is then accepted)?
-AuthDecision authorize_user(const AuthPolicy& policy, const Credentials& credentials,
-                            std::string_view user_id, std::optional<std::uint64_t> generation);
+// Who this caller is when acting as `user_id`.
+store::Actor actor_for(const AuthPolicy& policy, const Credentials& credentials,
+                       std::string_view user_id);
+
+// How to refuse an actor whom the store refused: forbidden or unauthorized.
+AuthDecision refusal_of(const store::Actor& actor);
 
 // Admin routes: the admin token only; an empty configured token refuses everyone.
 AuthDecision authorize_admin(const AuthPolicy& policy, const Credentials& credentials);

@@ -7,7 +7,9 @@
 // first byte is the keep-alive idle timeout (the header timeout for the first request),
 // reading the rest of the request is bounded by the header timeout, headers by
 // max_header_bytes (431), bodies by max_body_bytes (413). A request for a stream (SSE,
-// WebSocket) hands the socket over to that session for the rest of the connection.
+// WebSocket) hands the socket over to that session for the rest of the connection, unless
+// the store refuses to open the stream for the caller: then it is answered 401/403 like any
+// other request and the connection goes on.
 #include <spdlog/spdlog.h>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -175,13 +177,15 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
           response = error_response(request, beast_http::status::upgrade_required,
                                     "WebSocket upgrade required");
         } else {
-          auto admission = co_await admit_stream(context, request, match);
+          auto admission = admit_stream(context, request, match);
           if (admission.refusal) {
             response = std::move(admission.refusal);
           } else if (websocket) {
-            co_await run_websocket_session(std::move(stream), parser.release(),
-                                           std::move(admission.user_id), context);
-            co_return;
+            if (co_await run_websocket_session(stream, request, admission.user_id, admission.actor,
+                                               context)) {
+              co_return;
+            }
+            response = refusal_for(request, admission.actor);
           } else {
             // A reconnecting EventSource repeats the last id it saw.
             std::optional<std::uint64_t> last_event_id;
@@ -192,8 +196,11 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
                   std::from_chars(text.data(), text.data() + text.size(), value);
               if (error == std::errc{} && end == text.data() + text.size()) last_event_id = value;
             }
-            co_await run_sse_session(stream, std::move(admission.user_id), context, last_event_id);
-            co_return;
+            if (co_await run_sse_session(stream, admission.user_id, admission.actor, context,
+                                         last_event_id)) {
+              co_return;
+            }
+            response = refusal_for(request, admission.actor);
           }
         }
       } else {

@@ -15,12 +15,18 @@ namespace waitroom::http {
 
 // GET /queue/events/{id}: Server-Sent Events (sse_session.cpp). `last_event_id`: the
 // client's Last-Event-ID header, when it sent a valid one.
-boost::asio::awaitable<void> run_sse_session(boost::beast::tcp_stream& stream, std::string user_id,
-                                             ServerContext& context,
+// False when the store refused `actor`, before anything was written: the caller answers
+// refusal_for and the connection goes on.
+boost::asio::awaitable<bool> run_sse_session(boost::beast::tcp_stream& stream, std::string user_id,
+                                             store::Actor actor, ServerContext& context,
                                              std::optional<std::uint64_t> last_event_id = {});
 
 // GET /ws/{id} with an upgrade: a WebSocket (websocket_session.cpp).
-boost::asio::awaitable<void> run_websocket_session(boost::beast::tcp_stream stream, Request request,
-                                                   std::string user_id, ServerContext& context);
+// The stream is opened in the store before the upgrade is accepted; false when the store
+// refused `actor`: nothing was written and `stream` is still the caller's, to answer
+// refusal_for. Otherwise `stream` has been moved into the WebSocket.
+boost::asio::awaitable<bool> run_websocket_session(boost::beast::tcp_stream& stream,
+                                                   const Request& request, std::string user_id,
+                                                   store::Actor actor, ServerContext& context);
 
 }  // namespace waitroom::http

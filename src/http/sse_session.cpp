@@ -46,14 +46,14 @@ asio::awaitable<void> watch_for_close(asio::ip::tcp::socket& socket,
 
 }  // namespace
 
-asio::awaitable<void> run_sse_session(beast::tcp_stream& stream, std::string user_id,
-                                      ServerContext& context,
+asio::awaitable<bool> run_sse_session(beast::tcp_stream& stream, std::string user_id,
+                                      store::Actor actor, ServerContext& context,
                                       std::optional<std::uint64_t> last_event_id) {
   const auto strand = co_await asio::this_coro::executor;
   auto channel = std::make_shared<StreamChannel>(strand, context.limits.max_queued_messages,
                                                  [&stream] { stream.socket().close(); });
   HubRegistration registration(context.hub, user_id, channel);
-  co_await open_stream(context, user_id, *channel, last_event_id);
+  if (!co_await open_stream(context, user_id, actor, *channel, last_event_id)) co_return false;
 
   boost::system::error_code ec;
   stream.expires_after(context.limits.keep_alive_timeout);
@@ -91,6 +91,7 @@ asio::awaitable<void> run_sse_session(beast::tcp_stream& stream, std::string use
   stream.socket().close(ec);
   co_await reader_done->wait();
   co_await context.store.stream_closed(user_id);
+  co_return true;
 }
 
 }  // namespace waitroom::http

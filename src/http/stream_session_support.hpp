@@ -61,11 +61,15 @@ class HubRegistration {
 // Tells the store the stream is open and queues the user's current state as the first
 // message, unless the client says (SSE Last-Event-ID) that it already holds the state as of
 // the current store sequence: sequences are journaled, so an id from before a restart is
-// never mistaken for a current one.
-inline boost::asio::awaitable<void> open_stream(ServerContext& context, const std::string& user_id,
-                                                StreamChannel& channel,
+// never mistaken for a current one. False when the store refused `actor` (nothing was
+// opened, so nothing is to be closed, and nothing has been sent yet: the caller answers
+// refusal_for). Called with the stream's Hub registration in place, so that no
+// notification newer than the first message is missed.
+inline boost::asio::awaitable<bool> open_stream(ServerContext& context, const std::string& user_id,
+                                                const store::Actor& actor, StreamChannel& channel,
                                                 std::optional<std::uint64_t> last_event_id = {}) {
-  const auto viewed = co_await context.store.stream_opened(user_id);
+  const auto viewed = co_await context.store.stream_opened(user_id, actor);
+  if (viewed.forbidden) co_return false;
   if (last_event_id && *last_event_id == viewed.sequence) {
     channel.skip_first(viewed.sequence);
   } else {
@@ -74,6 +78,7 @@ inline boost::asio::awaitable<void> open_stream(ServerContext& context, const st
   if (viewed.view && viewed.view->status == engine::Status::waiting) {
     context.hub.note_position(user_id, viewed.view->position);
   }
+  co_return true;
 }
 
 }  // namespace waitroom::http

@@ -37,22 +37,30 @@ asio::awaitable<void> read_until_close(WebSocket& ws, std::shared_ptr<StreamChan
 
 }  // namespace
 
-asio::awaitable<void> run_websocket_session(beast::tcp_stream stream, Request request,
-                                            std::string user_id, ServerContext& context) {
+asio::awaitable<bool> run_websocket_session(beast::tcp_stream& stream, const Request& request,
+                                            std::string user_id, store::Actor actor,
+                                            ServerContext& context) {
   const auto strand = co_await asio::this_coro::executor;
+  // The store decides before the upgrade whether this caller may watch the user, so that a
+  // refusal is still a plain 401/403. Until the upgrade the socket is `stream`'s, then the
+  // WebSocket's; an overflow (run on this strand) closes whichever holds it.
+  beast::tcp_stream* transport = &stream;
+  auto channel = std::make_shared<StreamChannel>(strand, context.limits.max_queued_messages,
+                                                 [&transport] { transport->socket().close(); });
+  HubRegistration registration(context.hub, user_id, channel);
+  if (!co_await open_stream(context, user_id, actor, *channel)) co_return false;
+
   stream.expires_never();  // the websocket stream keeps its own timeouts
   WebSocket ws(std::move(stream));
+  transport = &ws.next_layer();
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws.read_message_max(4096);
   boost::system::error_code ec;
   co_await ws.async_accept(request, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return;
-
-  auto channel = std::make_shared<StreamChannel>(strand, context.limits.max_queued_messages, [&ws] {
-    beast::get_lowest_layer(ws).socket().close();
-  });
-  HubRegistration registration(context.hub, user_id, channel);
-  co_await open_stream(context, user_id, *channel);
+  if (ec) {
+    co_await context.store.stream_closed(user_id);
+    co_return true;
+  }
 
   auto reader_done = std::make_shared<Completion>(strand);
   asio::co_spawn(strand, read_until_close(ws, channel, reader_done), asio::detached);
@@ -76,6 +84,7 @@ asio::awaitable<void> run_websocket_session(beast::tcp_stream stream, Request re
   beast::get_lowest_layer(ws).socket().close(ec);
   co_await reader_done->wait();
   co_await context.store.stream_closed(user_id);
+  co_return true;
 }
 
 }  // namespace waitroom::http

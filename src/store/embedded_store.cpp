@@ -111,14 +111,30 @@ awaitable<void> EmbeddedStore::wait_durable(std::uint64_t lsn) {
   if (ec) throw boost::system::system_error(ec, "journal");
 }
 
+bool EmbeddedStore::permitted(std::string_view user_id, const Actor& actor, bool creates,
+                              TimePoint now) {
+  // Open mode and the API key: no record to look up (the operation runs the timers itself).
+  if (actor.any_generation) return true;
+  engine_.advance(now);
+  const auto view = engine_.find(user_id, now);
+  if (!view) return creates || actor.may_act_on(std::nullopt);
+  return actor.may_act_on(view->generation);
+}
+
 template <class Result, class Operation>
-awaitable<At<Result>> EmbeddedStore::change(Operation operation) {
+awaitable<At<Result>> EmbeddedStore::change(Operation operation, std::string_view user_id,
+                                            std::optional<Actor> actor, bool creates) {
   std::optional<At<Result>> out;
   std::uint64_t lsn;
   {
     std::lock_guard lock(mutex_);
     const auto now = clock_.now();
-    out.emplace(At<Result>{operation(now), now});
+    if (actor && !permitted(user_id, *actor, creates, now)) {
+      out.emplace(At<Result>{Result{}, now, true});
+    } else {
+      out.emplace(At<Result>{operation(now), now});
+    }
+    // Also for a refusal: the timers that the check ran are committed like any change.
     lsn = commit(now, false);
   }
   // Ephemeral, or already durable: answer without a second coroutine frame.
@@ -188,19 +204,21 @@ void EmbeddedStore::stop() {
   armed_deadline_.reset();
 }
 
-awaitable<At<engine::JoinResult>> EmbeddedStore::join(std::string_view user_id) {
+awaitable<At<engine::JoinResult>> EmbeddedStore::join(std::string_view user_id, Actor actor) {
   return change<engine::JoinResult>(
-      [this, user_id](TimePoint now) { return engine_.join(user_id, now); });
+      [this, user_id](TimePoint now) { return engine_.join(user_id, now); }, user_id, actor, true);
 }
 
-awaitable<At<engine::ConfirmResult>> EmbeddedStore::confirm(std::string_view user_id) {
+awaitable<At<engine::ConfirmResult>> EmbeddedStore::confirm(std::string_view user_id, Actor actor) {
   return change<engine::ConfirmResult>(
-      [this, user_id](TimePoint now) { return engine_.confirm(user_id, now); });
+      [this, user_id](TimePoint now) { return engine_.confirm(user_id, now); }, user_id, actor,
+      false);
 }
 
-awaitable<At<engine::LeaveResult>> EmbeddedStore::leave(std::string_view user_id) {
+awaitable<At<engine::LeaveResult>> EmbeddedStore::leave(std::string_view user_id, Actor actor) {
   return change<engine::LeaveResult>(
-      [this, user_id](TimePoint now) { return engine_.leave(user_id, now); });
+      [this, user_id](TimePoint now) { return engine_.leave(user_id, now); }, user_id, actor,
+      false);
 }
 
 awaitable<At<engine::LeaveResult>> EmbeddedStore::kick(std::string_view user_id) {
@@ -208,9 +226,11 @@ awaitable<At<engine::LeaveResult>> EmbeddedStore::kick(std::string_view user_id)
       [this, user_id](TimePoint now) { return engine_.kick(user_id, now); });
 }
 
-awaitable<At<engine::HeartbeatResult>> EmbeddedStore::heartbeat(std::string_view user_id) {
+awaitable<At<engine::HeartbeatResult>> EmbeddedStore::heartbeat(std::string_view user_id,
+                                                                Actor actor) {
   return change<engine::HeartbeatResult>(
-      [this, user_id](TimePoint now) { return engine_.heartbeat(user_id, now); });
+      [this, user_id](TimePoint now) { return engine_.heartbeat(user_id, now); }, user_id, actor,
+      false);
 }
 
 awaitable<Viewed> EmbeddedStore::find(std::string_view user_id) {
@@ -230,16 +250,21 @@ awaitable<Viewed> EmbeddedStore::poll(std::string_view user_id) {
   co_return Viewed{engine_.find(user_id, now), now, sequence_};
 }
 
-awaitable<Viewed> EmbeddedStore::stream_opened(std::string_view user_id) {
+awaitable<Viewed> EmbeddedStore::stream_opened(std::string_view user_id, Actor actor) {
   // The first message of a stream is a state that must be durable: wait for it.
   std::optional<Viewed> out;
   std::uint64_t lsn;
   {
     std::lock_guard lock(mutex_);
     const auto now = clock_.now();
-    engine_.stream_opened(user_id, now);
+    const bool allowed = permitted(user_id, actor, false, now);
+    if (allowed) engine_.stream_opened(user_id, now);
     lsn = commit(now, false);
-    out.emplace(Viewed{engine_.find(user_id, now), now, sequence_});
+    if (allowed) {
+      out.emplace(Viewed{engine_.find(user_id, now), now, sequence_});
+    } else {
+      out.emplace(Viewed{std::nullopt, now, sequence_, true});
+    }
   }
   if (must_wait(lsn)) co_await wait_durable(lsn);
   co_return std::move(*out);

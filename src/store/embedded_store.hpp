@@ -31,6 +31,10 @@
 //
 // Reads (find, poll, positions, metrics) never wait: they may describe a commit that is
 // still in flight, which is harmless because nothing was acknowledged on its strength.
+//
+// An operation on a user's place runs the due timers, then checks its Actor against the
+// record as it now stands, then acts, all under one hold of the mutex: nothing can create,
+// forget or re-create the record between the check and the act.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -53,14 +57,14 @@ class EmbeddedStore final : public Store {
                 std::optional<JournalOptions> journal = std::nullopt);
   ~EmbeddedStore() override;
 
-  awaitable<At<engine::JoinResult>> join(std::string_view user_id) override;
-  awaitable<At<engine::ConfirmResult>> confirm(std::string_view user_id) override;
-  awaitable<At<engine::LeaveResult>> leave(std::string_view user_id) override;
+  awaitable<At<engine::JoinResult>> join(std::string_view user_id, Actor actor) override;
+  awaitable<At<engine::ConfirmResult>> confirm(std::string_view user_id, Actor actor) override;
+  awaitable<At<engine::LeaveResult>> leave(std::string_view user_id, Actor actor) override;
   awaitable<At<engine::LeaveResult>> kick(std::string_view user_id) override;
-  awaitable<At<engine::HeartbeatResult>> heartbeat(std::string_view user_id) override;
+  awaitable<At<engine::HeartbeatResult>> heartbeat(std::string_view user_id, Actor actor) override;
   awaitable<Viewed> find(std::string_view user_id) override;
   awaitable<Viewed> poll(std::string_view user_id) override;
-  awaitable<Viewed> stream_opened(std::string_view user_id) override;
+  awaitable<Viewed> stream_opened(std::string_view user_id, Actor actor) override;
   awaitable<void> stream_closed(std::string_view user_id) override;
   awaitable<std::uint64_t> queue_version() override;
   awaitable<Positions> positions(const std::vector<std::string>& user_ids) override;
@@ -89,10 +93,16 @@ class EmbeddedStore final : public Store {
     std::vector<engine::Event> events;
   };
 
-  // Runs one operation on the engine under the mutex, commits, and waits for durability
-  // outside the lock.
+  // Runs one operation on the engine under the mutex (unless `actor` may not act on
+  // `user_id`: then the record stays untouched and the answer is forbidden), commits, and
+  // waits for durability outside the lock. No actor: nothing to check (admin, settings).
   template <class Result, class Operation>
-  awaitable<At<Result>> change(Operation operation);
+  awaitable<At<Result>> change(Operation operation, std::string_view user_id = {},
+                               std::optional<Actor> actor = std::nullopt, bool creates = false);
+  // Whether `actor` may act on `user_id` (`creates`: an unknown id is free to take); mutex_
+  // held. Runs the due timers before it looks, so that the record checked is the one the
+  // operation will find.
+  bool permitted(std::string_view user_id, const Actor& actor, bool creates, TimePoint now);
   // Hands the engine's events on (at once, or queued until durable), journals its changes
   // and re-arms the timer; mutex_ held. Answers the LSN that must be durable before the
   // caller may answer (0 when ephemeral).

@@ -14,8 +14,17 @@
 // state change. A stream that snapshots a user's state (stream_opened) gets the sequence
 // of that snapshot and ignores older notifications, so its first message is never
 // followed by a stale one.
+//
+// Who acts: the operations on a user's place (join, confirm, leave, heartbeat, opening a
+// stream) take the Actor that the HTTP layer built from the request's credentials, and check
+// it against the record they act on in the same atomic step as the act (the embedded store
+// under its lock, a Redis store in the operation's script). A check made in a separate step
+// before the act could pass for a record that is then created, forgotten or re-created by
+// someone else: two simultaneous joins of one new id would both get a ticket. A refused
+// operation changes nothing and answers `forbidden`.
 #pragma once
 
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>
@@ -40,17 +49,42 @@ class EventSink {
   virtual void on_events(const std::vector<engine::Event>& events, std::uint64_t sequence) = 0;
 };
 
+// Who acts on a user's place. Plain data, so that any store can check it where it acts.
+struct Actor {
+  // May act on every generation of the id: the backend API key, open mode, an admin.
+  bool any_generation = false;
+  // The generation named by each valid ticket for this user id (cookie, bearer).
+  std::array<std::optional<std::uint64_t>, 2> generations{};
+  // Some valid credential was presented, if only for another user or as the admin token.
+  // The store ignores it; it tells a refused caller's 403 from a 401.
+  bool has_credentials = false;
+
+  static Actor anyone() { return Actor{.any_generation = true}; }
+
+  // May this actor act on a record of `generation`? nullopt: the id has no record, which
+  // any ticket for the id may act on (the operation then answers "unknown user").
+  bool may_act_on(std::optional<std::uint64_t> generation) const {
+    if (any_generation) return true;
+    for (const auto& held : generations) {
+      if (held && (!generation || *held == *generation)) return true;
+    }
+    return false;
+  }
+};
+
 // A user's state at one instant.
 struct Viewed {
-  std::optional<engine::UserView> view;  // nullopt: unknown user id
+  std::optional<engine::UserView> view;  // nullopt: unknown user id (or forbidden)
   TimePoint now{};
   std::uint64_t sequence = 0;  // the store sequence the view reflects
+  bool forbidden = false;      // the actor may not act on this id: nothing changed
 };
 
 template <class Result>
 struct At {
-  Result result;
+  Result result;  // default-constructed when forbidden
   TimePoint now{};
+  bool forbidden = false;  // the actor may not act on this id: nothing changed
 };
 
 // Positions of several users at once, for coalesced position updates.
@@ -77,18 +111,24 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  virtual awaitable<At<engine::JoinResult>> join(std::string_view user_id) = 0;
-  virtual awaitable<At<engine::ConfirmResult>> confirm(std::string_view user_id) = 0;
-  virtual awaitable<At<engine::LeaveResult>> leave(std::string_view user_id) = 0;
+  // An unknown id may be taken by anyone; an existing record (disconnected but not yet
+  // forgotten included) only by an actor that may act on its generation.
+  virtual awaitable<At<engine::JoinResult>> join(std::string_view user_id, Actor actor) = 0;
+  // These act only for an actor that may act on the record (Actor::may_act_on).
+  virtual awaitable<At<engine::ConfirmResult>> confirm(std::string_view user_id, Actor actor) = 0;
+  virtual awaitable<At<engine::LeaveResult>> leave(std::string_view user_id, Actor actor) = 0;
+  virtual awaitable<At<engine::HeartbeatResult>> heartbeat(std::string_view user_id,
+                                                           Actor actor) = 0;
+  // The admin's: the HTTP layer checked the admin token; acts on any generation.
   virtual awaitable<At<engine::LeaveResult>> kick(std::string_view user_id) = 0;
-  virtual awaitable<At<engine::HeartbeatResult>> heartbeat(std::string_view user_id) = 0;
 
   // The user's state without side effects.
   virtual awaitable<Viewed> find(std::string_view user_id) = 0;
   // A status poll: the user's state, and proof of presence (engine touch).
   virtual awaitable<Viewed> poll(std::string_view user_id) = 0;
   // An event stream opened (presence until it closes); answers the state to send first.
-  virtual awaitable<Viewed> stream_opened(std::string_view user_id) = 0;
+  // Checks the actor as confirm does; only a stream that opened is closed.
+  virtual awaitable<Viewed> stream_opened(std::string_view user_id, Actor actor) = 0;
   virtual awaitable<void> stream_closed(std::string_view user_id) = 0;
 
   virtual awaitable<std::uint64_t> queue_version() = 0;

@@ -1,5 +1,6 @@
-// Checks who may act for a user (allow / 401 / 403), admin decisions, credential parsing
-// from the Cookie and Authorization headers, and the ticket cookie.
+// Checks who a request acts as (the Actor built from its credentials) and what follows once
+// the store checks it against a record (allow / 401 / 403), admin decisions, credential
+// parsing from the Cookie and Authorization headers, and the ticket cookie.
 #include <gtest/gtest.h>
 
 #include "http/auth.hpp"
@@ -24,26 +25,32 @@ class AuthDecisionTest : public ::testing::Test {
   auth::TicketSigner signer_{std::string(32, 's')};
   AuthPolicy policy_{
       .open = false, .api_key = "backend-key", .admin_token = "admin-token", .signer = &signer_};
+
+  // What the caller gets when the store checks its actor against a record of `generation`
+  // (nullopt: the id is unknown).
+  AuthDecision decide(const Credentials& credentials, std::string_view user_id,
+                      std::optional<std::uint64_t> generation) const {
+    const auto actor = actor_for(policy_, credentials, user_id);
+    return actor.may_act_on(generation) ? AuthDecision::allow : refusal_of(actor);
+  }
 };
 
 TEST_F(AuthDecisionTest, NoCredentialsIsUnauthorized) {
-  EXPECT_EQ(authorize_user(policy_, {}, "u1", 1), AuthDecision::unauthorized);
-  EXPECT_EQ(authorize_user(policy_, bearer("garbage"), "u1", 1), AuthDecision::unauthorized);
+  EXPECT_EQ(decide({}, "u1", 1), AuthDecision::unauthorized);
+  EXPECT_EQ(decide(bearer("garbage"), "u1", 1), AuthDecision::unauthorized);
 }
 
 TEST_F(AuthDecisionTest, OwnTicketAllows) {
   const auto ticket = signer_.issue("u1", 3);
-  EXPECT_EQ(authorize_user(policy_, cookie(ticket), "u1", 3), AuthDecision::allow);
-  EXPECT_EQ(authorize_user(policy_, bearer(ticket), "u1", 3), AuthDecision::allow);
+  EXPECT_EQ(decide(cookie(ticket), "u1", 3), AuthDecision::allow);
+  EXPECT_EQ(decide(bearer(ticket), "u1", 3), AuthDecision::allow);
   // Unknown record: a valid ticket for the id is accepted (the operation then answers).
-  EXPECT_EQ(authorize_user(policy_, bearer(ticket), "u1", std::nullopt), AuthDecision::allow);
+  EXPECT_EQ(decide(bearer(ticket), "u1", std::nullopt), AuthDecision::allow);
 }
 
 TEST_F(AuthDecisionTest, OtherUserOrOlderGenerationIsForbidden) {
-  EXPECT_EQ(authorize_user(policy_, bearer(signer_.issue("u2", 3)), "u1", 3),
-            AuthDecision::forbidden);
-  EXPECT_EQ(authorize_user(policy_, cookie(signer_.issue("u1", 2)), "u1", 3),
-            AuthDecision::forbidden);
+  EXPECT_EQ(decide(bearer(signer_.issue("u2", 3)), "u1", 3), AuthDecision::forbidden);
+  EXPECT_EQ(decide(cookie(signer_.issue("u1", 2)), "u1", 3), AuthDecision::forbidden);
 }
 
 TEST_F(AuthDecisionTest, AnyAuthorisingCredentialWins) {
@@ -51,17 +58,17 @@ TEST_F(AuthDecisionTest, AnyAuthorisingCredentialWins) {
   const auto other = signer_.issue("u2", 1);
   Credentials both = cookie(own);
   both.bearer = other;
-  EXPECT_EQ(authorize_user(policy_, both, "u1", 3), AuthDecision::allow);
+  EXPECT_EQ(decide(both, "u1", 3), AuthDecision::allow);
 }
 
 TEST_F(AuthDecisionTest, ApiKeyActsForAnyoneAdminTokenForNobody) {
-  EXPECT_EQ(authorize_user(policy_, bearer("backend-key"), "anyone", 7), AuthDecision::allow);
-  EXPECT_EQ(authorize_user(policy_, bearer("admin-token"), "u1", 1), AuthDecision::forbidden);
+  EXPECT_EQ(decide(bearer("backend-key"), "anyone", 7), AuthDecision::allow);
+  EXPECT_EQ(decide(bearer("admin-token"), "u1", 1), AuthDecision::forbidden);
 }
 
 TEST_F(AuthDecisionTest, OpenModeAllowsEverything) {
   policy_.open = true;
-  EXPECT_EQ(authorize_user(policy_, {}, "u1", 1), AuthDecision::allow);
+  EXPECT_EQ(decide({}, "u1", 1), AuthDecision::allow);
 }
 
 TEST_F(AuthDecisionTest, AdminNeedsTheAdminToken) {

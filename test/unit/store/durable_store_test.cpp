@@ -19,6 +19,9 @@ using namespace testing;
 using engine::Event;
 using engine::Status;
 
+// Acts on any generation, as the API key does: these tests are about the operations.
+const Actor kAnyone = Actor::anyone();
+
 struct RecordingSink final : EventSink {
   void on_events(const std::vector<Event>& batch, std::uint64_t sequence) override {
     EXPECT_GT(sequence, last_sequence);
@@ -90,12 +93,12 @@ class DurableStoreTest : public ::testing::Test {
 
 TEST_F(DurableStoreTest, AnswersAndEventsOnlyOnceDurable) {
   open();
-  auto joined = run(store_->join("a"));
+  auto joined = run(store_->join("a", kAnyone));
   EXPECT_TRUE(joined.result.created);
   // The answer came back after its commit's fdatasync.
   EXPECT_GE(store_->journal_stats().fsyncs, 1u);
-  run(store_->join("b"));
-  run(store_->confirm("a"));
+  run(store_->join("b", kAnyone));
+  run(store_->confirm("a", kAnyone));
   store_->sync();
   EXPECT_TRUE(sink_.saw(Event::Kind::draft, "a"));
   EXPECT_TRUE(sink_.saw(Event::Kind::connected, "a"));
@@ -106,8 +109,8 @@ TEST_F(DurableStoreTest, AnswersAndEventsOnlyOnceDurable) {
 
 TEST_F(DurableStoreTest, RestartKeepsTheQueueAndTheSequence) {
   open();
-  for (const char* id : {"a", "b", "c", "d"}) run(store_->join(id));
-  run(store_->confirm("a"));
+  for (const char* id : {"a", "b", "c", "d"}) run(store_->join(id, kAnyone));
+  run(store_->confirm("a", kAnyone));
   std::uint64_t sequence_before = sink_.last_sequence;
   auto before = run(store_->snapshot());
   close();
@@ -117,7 +120,7 @@ TEST_F(DurableStoreTest, RestartKeepsTheQueueAndTheSequence) {
   auto after = run(store_->snapshot());
   EXPECT_EQ(before.waiting, after.waiting);
   EXPECT_EQ(before.connected, after.connected);
-  run(store_->join("e"));
+  run(store_->join("e", kAnyone));
   store_->sync();
   EXPECT_GT(sink_.last_sequence, sequence_before) << "sequences keep increasing across restarts";
   auto view = run(store_->find("e"));
@@ -128,10 +131,10 @@ TEST_F(DurableStoreTest, RestartKeepsTheQueueAndTheSequence) {
 TEST_F(DurableStoreTest, TimersThatExpiredWhileDownFireAtStart) {
   settings_.max_active_users = 2;
   open();
-  run(store_->join("session"));
-  run(store_->confirm("session"));
-  run(store_->join("drafted"));
-  run(store_->join("waiting"));
+  run(store_->join("session", kAnyone));
+  run(store_->confirm("session", kAnyone));
+  run(store_->join("drafted", kAnyone));
+  run(store_->join("waiting", kAnyone));
   close();
   sink_.events.clear();
 
@@ -157,7 +160,7 @@ TEST_F(DurableStoreTest, TimersThatExpiredWhileDownFireAtStart) {
 
 TEST_F(DurableStoreTest, ConfiguredSettingsWinAtRestart) {
   open();
-  run(store_->join("a"));
+  run(store_->join("a", kAnyone));
   close();
   settings_.max_active_users = 5;
   open();

@@ -1,7 +1,8 @@
 // Checks the embedded store without a journal (--ephemeral): operations reach the engine and answer
 // its results, events reach the sink in order with increasing sequence numbers, the one timer fires
 // at the engine's next deadline and runs advance(now) with the injected clock, and positions and
-// stream snapshots reflect the queue.
+// stream snapshots reflect the queue; an operation checks who acts against the record it acts on,
+// under the same lock, and a refused one changes nothing.
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -16,6 +17,9 @@ namespace {
 
 using engine::Event;
 using engine::Status;
+
+// Acts on any generation, as the API key does: these tests are about the operations.
+const Actor kAnyone = Actor::anyone();
 
 struct RecordingSink final : EventSink {
   void on_events(const std::vector<Event>& batch, std::uint64_t sequence) override {
@@ -77,20 +81,20 @@ class MemoryStoreTest : public ::testing::Test {
 };
 
 TEST_F(MemoryStoreTest, OperationsAnswerEngineResults) {
-  auto joined = run(store_->join("u1"));
+  auto joined = run(store_->join("u1", kAnyone));
   EXPECT_TRUE(joined.result.created);
   EXPECT_EQ(joined.result.after.status, Status::draft);
   EXPECT_EQ(joined.now, clock_.now());
 
-  auto second = run(store_->join("u2"));
+  auto second = run(store_->join("u2", kAnyone));
   EXPECT_EQ(second.result.after.status, Status::waiting);
   EXPECT_EQ(second.result.after.position, 1u);
 
-  EXPECT_EQ(run(store_->confirm("u2")).result.outcome, engine::Outcome::wrong_state);
-  EXPECT_EQ(run(store_->confirm("u1")).result.after.status, Status::connected);
-  EXPECT_EQ(run(store_->heartbeat("u1")).result.outcome, engine::Outcome::ok);
-  EXPECT_EQ(run(store_->leave("u1")).result.previous, Status::connected);
-  EXPECT_EQ(run(store_->leave("nobody")).result.outcome, engine::Outcome::unknown_user);
+  EXPECT_EQ(run(store_->confirm("u2", kAnyone)).result.outcome, engine::Outcome::wrong_state);
+  EXPECT_EQ(run(store_->confirm("u1", kAnyone)).result.after.status, Status::connected);
+  EXPECT_EQ(run(store_->heartbeat("u1", kAnyone)).result.outcome, engine::Outcome::ok);
+  EXPECT_EQ(run(store_->leave("u1", kAnyone)).result.previous, Status::connected);
+  EXPECT_EQ(run(store_->leave("nobody", kAnyone)).result.outcome, engine::Outcome::unknown_user);
 
   // u1 left: the slot went to u2 at once, and the sink heard it.
   EXPECT_TRUE(sink_.saw(Event::Kind::disconnected, "u1"));
@@ -101,8 +105,8 @@ TEST_F(MemoryStoreTest, OperationsAnswerEngineResults) {
 }
 
 TEST_F(MemoryStoreTest, TimerRunsAdvanceAtTheNextDeadline) {
-  run(store_->join("u1"));
-  run(store_->join("u2"));
+  run(store_->join("u1", kAnyone));
+  run(store_->join("u2", kAnyone));
   ASSERT_EQ(run(store_->find("u1")).view->status, Status::draft);
   // The draft deadline is 50 ms away on the injected clock; move it past, then let the
   // real timer (armed for 50 ms) fire.
@@ -115,7 +119,7 @@ TEST_F(MemoryStoreTest, TimerRunsAdvanceAtTheNextDeadline) {
 }
 
 TEST_F(MemoryStoreTest, EarlyTimerChangesNothing) {
-  run(store_->join("u1"));
+  run(store_->join("u1", kAnyone));
   // The clock does not move: the timer fires in real time, finds no due deadline, and
   // re-arms; u1 keeps the draft.
   io_.restart();
@@ -125,16 +129,16 @@ TEST_F(MemoryStoreTest, EarlyTimerChangesNothing) {
 }
 
 TEST_F(MemoryStoreTest, AdvanceRunsDueTimers) {
-  run(store_->join("u1"));
+  run(store_->join("u1", kAnyone));
   clock_.advance(Duration{60});
   store_->advance();
   EXPECT_TRUE(sink_.saw(Event::Kind::requeued, "u1"));
 }
 
 TEST_F(MemoryStoreTest, PositionsAndSnapshots) {
-  run(store_->join("a"));
-  run(store_->join("b"));
-  run(store_->join("c"));
+  run(store_->join("a", kAnyone));
+  run(store_->join("b", kAnyone));
+  run(store_->join("c", kAnyone));
   const auto version = run(store_->queue_version());
   auto positions = run(store_->positions({"c", "b", "zz"}));
   ASSERT_EQ(positions.views.size(), 3u);
@@ -143,7 +147,7 @@ TEST_F(MemoryStoreTest, PositionsAndSnapshots) {
   EXPECT_FALSE(positions.views[2]);
   EXPECT_EQ(positions.queue_version, version);
 
-  run(store_->leave("b"));
+  run(store_->leave("b", kAnyone));
   EXPECT_NE(run(store_->queue_version()), version);
   EXPECT_EQ(run(store_->positions({"c"})).views[0]->position, 1u);
 
@@ -159,19 +163,19 @@ TEST_F(MemoryStoreTest, PositionsAndSnapshots) {
 }
 
 TEST_F(MemoryStoreTest, StreamSnapshotCarriesTheLatestSequence) {
-  run(store_->join("a"));
-  run(store_->join("b"));
-  const auto opened = run(store_->stream_opened("b"));
+  run(store_->join("a", kAnyone));
+  run(store_->join("b", kAnyone));
+  const auto opened = run(store_->stream_opened("b", kAnyone));
   EXPECT_EQ(opened.view->status, Status::waiting);
   EXPECT_GE(opened.sequence, sink_.last_sequence);
-  run(store_->leave("a"));
+  run(store_->leave("a", kAnyone));
   EXPECT_GT(sink_.last_sequence, opened.sequence);
   run(store_->stream_closed("b"));
 }
 
 TEST_F(MemoryStoreTest, SettingsAndPause) {
   EXPECT_TRUE(run(store_->set_paused(true)));
-  run(store_->join("a"));
+  run(store_->join("a", kAnyone));
   EXPECT_EQ(run(store_->find("a")).view->status, Status::waiting);
   EXPECT_FALSE(run(store_->set_paused(false)));
   EXPECT_EQ(run(store_->find("a")).view->status, Status::draft);
@@ -180,6 +184,60 @@ TEST_F(MemoryStoreTest, SettingsAndPause) {
   settings.max_active_users = 3;
   run(store_->update_settings(settings));
   EXPECT_EQ(run(store_->settings()).max_active_users, 3u);
+}
+
+TEST_F(MemoryStoreTest, ActorIsCheckedAgainstTheRecordActedOn) {
+  auto settings = run(store_->settings());
+  settings.disconnected_retention = Duration{100};
+  run(store_->update_settings(settings));
+  const Actor nobody;  // no credentials
+  const auto first = run(store_->join("u1", nobody));
+  ASSERT_FALSE(first.forbidden) << "a new id may be taken by anyone";
+  const auto generation = first.result.after.generation;
+  Actor holder;
+  holder.generations[1] = generation;
+  Actor older;
+  older.generations[0] = generation - 1;
+  older.has_credentials = true;
+
+  // An existing record: only a matching actor; a refusal changes nothing.
+  EXPECT_TRUE(run(store_->join("u1", nobody)).forbidden);
+  EXPECT_TRUE(run(store_->join("u1", older)).forbidden);
+  EXPECT_TRUE(run(store_->confirm("u1", older)).forbidden);
+  EXPECT_TRUE(run(store_->heartbeat("u1", nobody)).forbidden);
+  EXPECT_TRUE(run(store_->leave("u1", older)).forbidden);
+  const auto refused_stream = run(store_->stream_opened("u1", nobody));
+  EXPECT_TRUE(refused_stream.forbidden);
+  EXPECT_FALSE(refused_stream.view);
+  EXPECT_EQ(run(store_->find("u1")).view->status, Status::draft);
+  EXPECT_EQ(run(store_->metrics()).counters.joins, 1u);
+
+  // Disconnected but not yet forgotten: still protected.
+  EXPECT_FALSE(run(store_->leave("u1", holder)).forbidden);
+  EXPECT_TRUE(run(store_->join("u1", nobody)).forbidden);
+  EXPECT_EQ(run(store_->find("u1")).view->status, Status::disconnected);
+
+  // Forgotten, then re-created by someone else: the old generation no longer acts.
+  clock_.advance(Duration{150});
+  store_->advance();
+  ASSERT_FALSE(run(store_->find("u1")).view);
+  const auto recreated = run(store_->join("u1", nobody));
+  ASSERT_FALSE(recreated.forbidden);
+  ASSERT_NE(recreated.result.after.generation, generation);
+  ASSERT_EQ(recreated.result.after.status, Status::draft);
+  EXPECT_TRUE(run(store_->confirm("u1", holder)).forbidden);
+  EXPECT_EQ(run(store_->find("u1")).view->status, Status::draft);
+  Actor new_holder;
+  new_holder.generations[0] = recreated.result.after.generation;
+  EXPECT_EQ(run(store_->confirm("u1", new_holder)).result.after.status, Status::connected);
+
+  // An unknown id: a ticket for it is answered "unknown user", no credential is refused.
+  Actor ghost_holder;
+  ghost_holder.generations[0] = 99;
+  EXPECT_EQ(run(store_->leave("ghost", ghost_holder)).result.outcome,
+            engine::Outcome::unknown_user);
+  EXPECT_TRUE(run(store_->leave("ghost", nobody)).forbidden);
+  EXPECT_EQ(store_->check_invariants(), "");
 }
 
 }  // namespace
