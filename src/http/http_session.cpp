@@ -187,6 +187,11 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
             }
             response = refusal_for(request, admission.actor);
           } else {
+            // The stream only writes from now on: give back the read buffer, which would
+            // otherwise stay allocated for as long as the user waits.
+            buffer.clear();
+            buffer.shrink_to_fit();
+            std::string().swap(out);
             // A reconnecting EventSource repeats the last id it saw.
             std::optional<std::uint64_t> last_event_id;
             if (auto it = request.find("Last-Event-ID"); it != request.end()) {

@@ -33,11 +33,20 @@ constexpr std::string_view kHeaders =
 asio::awaitable<void> watch_for_close(asio::ip::tcp::socket& socket,
                                       std::shared_ptr<StreamChannel> channel,
                                       std::shared_ptr<Completion> done) {
-  char discard[512];
+  // Wait for readability before reading, so that the frame holds only a small buffer while
+  // the stream sits idle: with 100,000 waiting users every byte of it counts.
+  // Non-blocking so that the read after a spurious wake-up answers would_block instead of
+  // blocking the thread; it does not change the writer's asynchronous operations.
+  char discard[64];
+  boost::system::error_code mode_ec;
+  socket.non_blocking(true, mode_ec);
   for (;;) {
     boost::system::error_code ec;
-    co_await socket.async_read_some(asio::buffer(discard),
-                                    asio::redirect_error(asio::use_awaitable, ec));
+    co_await socket.async_wait(asio::ip::tcp::socket::wait_read,
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || channel->closed()) break;
+    socket.read_some(asio::buffer(discard), ec);
+    if (ec == asio::error::would_block) continue;
     if (ec || channel->closed()) break;
   }
   channel->close();

@@ -31,8 +31,8 @@ void StreamChannel::deliver(std::shared_ptr<const std::string> message, std::uin
 
 void StreamChannel::set_first(std::string message, std::uint64_t sequence) {
   first_sequence_ = sequence;
-  queue_.push_front(
-      {std::make_shared<const std::string>(std::move(message)), sequence + 1, sequence});
+  queue_.insert(queue_.begin(),
+                {std::make_shared<const std::string>(std::move(message)), sequence + 1, sequence});
 }
 
 void StreamChannel::skip_first(std::uint64_t sequence) {
@@ -48,7 +48,7 @@ std::optional<std::shared_ptr<const std::string>> StreamChannel::pop() {
 std::optional<StreamChannel::Entry> StreamChannel::pop_entry() {
   while (!queue_.empty()) {
     auto pending = std::move(queue_.front());
-    queue_.pop_front();
+    queue_.erase(queue_.begin());
     // Older than (or part of) the state already sent first: stale.
     if (pending.sequence <= first_sequence_) continue;
     return Entry{std::move(pending.message), pending.id};

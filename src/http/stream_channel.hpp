@@ -13,9 +13,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <deque>
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "engine/time.hpp"
 #include "http/stream.hpp"
@@ -60,7 +60,10 @@ class StreamChannel final : public Stream, public std::enable_shared_from_this<S
   };
   Executor strand_;
   boost::asio::steady_timer wake_;
-  std::deque<Pending> queue_;
+  // A vector, not a deque: an idle stream's queue is empty, and libstdc++'s deque allocates
+  // a 512-byte block up front, per stream. At most max_queued entries, so erasing at the
+  // front costs little.
+  std::vector<Pending> queue_;
   std::size_t max_queued_;
   std::function<void()> on_overflow_;
   std::uint64_t first_sequence_ = 0;
