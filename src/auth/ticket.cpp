@@ -13,9 +13,10 @@
 #include "auth/ticket.hpp"
 
 #include <fcntl.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -100,16 +101,21 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   return out;
 }
 
-std::array<unsigned char, kMacBytes> mac_of(const std::string& secret, std::string_view data) {
+// OpenSSL 3's one-shot HMAC() fetches the algorithm and schedules the key on every call,
+// which cost about 20,000 instructions per ticket, a quarter of a join. The signer keys one
+// context at start-up; each MAC duplicates it (a copy of two digest states) and only hashes.
+std::array<unsigned char, kMacBytes> mac_of(const EVP_MAC_CTX* keyed, std::string_view data) {
   std::array<unsigned char, kMacBytes> mac{};
-  unsigned int length = 0;
-  // HMAC() fails only when OpenSSL cannot allocate; there is no ticket to issue then.
-  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac.data(),
-           &length) == nullptr ||
-      length != kMacBytes) {
-    throw std::runtime_error("HMAC-SHA256 failed");
-  }
+  std::size_t length = 0;
+  EVP_MAC_CTX* context = EVP_MAC_CTX_dup(keyed);
+  // These fail only when OpenSSL cannot allocate; there is no ticket to issue then.
+  const bool ok = context != nullptr &&
+                  EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(data.data()),
+                                 data.size()) == 1 &&
+                  EVP_MAC_final(context, mac.data(), &length, mac.size()) == 1 &&
+                  length == kMacBytes;
+  EVP_MAC_CTX_free(context);
+  if (!ok) throw std::runtime_error("HMAC-SHA256 failed");
   return mac;
 }
 
@@ -241,11 +247,27 @@ bool create_secret_file(const std::filesystem::path& file, const std::string& se
 
 }  // namespace
 
-TicketSigner::TicketSigner(std::string secret) : secret_(std::move(secret)) {
-  if (secret_.size() < kMinSecretBytes) {
+void TicketSigner::FreeMacContext::operator()(EVP_MAC_CTX* context) const {
+  EVP_MAC_CTX_free(context);
+}
+
+TicketSigner::TicketSigner(std::string secret) {
+  if (secret.size() < kMinSecretBytes) {
     throw std::invalid_argument("the ticket secret must be at least " +
                                 std::to_string(kMinSecretBytes) + " bytes long");
   }
+  EVP_MAC* hmac = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
+  if (hmac == nullptr) throw std::runtime_error("OpenSSL has no HMAC");
+  keyed_.reset(EVP_MAC_CTX_new(hmac), FreeMacContext{});
+  EVP_MAC_free(hmac);  // the context keeps its own reference
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_END};
+  if (!keyed_ || EVP_MAC_init(keyed_.get(), reinterpret_cast<const unsigned char*>(secret.data()),
+                              secret.size(), params) != 1) {
+    throw std::runtime_error("cannot key HMAC-SHA256");
+  }
+  OPENSSL_cleanse(secret.data(), secret.size());
 }
 
 std::string TicketSigner::issue(std::string_view user_id, std::uint64_t generation) const {
@@ -254,7 +276,7 @@ std::string TicketSigner::issue(std::string_view user_id, std::uint64_t generati
   ticket += base64url_encode(user_id);
   ticket += '.';
   ticket += std::to_string(generation);
-  auto mac = mac_of(secret_, ticket);
+  auto mac = mac_of(keyed_.get(), ticket);
   ticket += '.';
   ticket +=
       base64url_encode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
@@ -281,7 +303,7 @@ std::optional<TicketClaims> TicketSigner::verify(std::string_view ticket) const 
 
     auto given_mac = base64url_decode(encoded_mac);
     if (!given_mac || given_mac->size() != kMacBytes) return std::nullopt;
-    auto expected = mac_of(secret_, ticket.substr(0, third));
+    auto expected = mac_of(keyed_.get(), ticket.substr(0, third));
     if (CRYPTO_memcmp(expected.data(), given_mac->data(), kMacBytes) != 0) return std::nullopt;
 
     // Signed by us, so the fields were written by issue(); they are still checked, so

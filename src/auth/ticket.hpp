@@ -9,9 +9,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+// OpenSSL's opaque type, so that users of the signer need no OpenSSL header.
+struct evp_mac_ctx_st;
+using EVP_MAC_CTX = evp_mac_ctx_st;
 
 namespace waitroom::auth {
 
@@ -30,7 +35,12 @@ class TicketSigner {
   std::optional<TicketClaims> verify(std::string_view ticket) const;
 
  private:
-  std::string secret_;
+  struct FreeMacContext {
+    void operator()(EVP_MAC_CTX* context) const;
+  };
+  // Keyed once; read-only afterwards (each MAC works on a duplicate), so the signer is safe
+  // to share between threads.
+  std::shared_ptr<EVP_MAC_CTX> keyed_;
 };
 
 // Reads the secret from `file`, or creates it there (32 random bytes, hex, mode 0600)

@@ -24,10 +24,6 @@ json seconds_json(Duration duration) {
   return double(ms) / 1000.0;
 }
 
-std::int64_t estimated_wait_seconds(Duration duration) {
-  return (std::max<std::int64_t>(duration.count(), 0) + 999) / 1000;
-}
-
 Duration remaining(TimePoint deadline, TimePoint now) {
   return deadline > now ? std::chrono::duration_cast<Duration>(deadline - now) : Duration{0};
 }
@@ -213,26 +209,15 @@ awaitable<Response> join_handler(ServerContext& context, const Request& request,
   const auto joined = co_await context.store.join(user_id, actor);
   if (joined.forbidden) co_return refusal_for(request, actor);
   const auto& result = joined.result;
-  const auto& after = result.after;
-  json body{{"user_id", user_id},
-            {"last_status", nullptr},
-            {"last_position", nullptr},
-            {"commit_status", status_json(after.status)},
-            {"commit_position", engine::api_position(after)},
-            {"estimated_wait", estimated_wait_seconds(after.estimated_wait)},
-            {"ticket", nullptr}};
-  if (result.before) {
-    body["last_status"] = status_json(result.before->status);
-    if (result.before->status != engine::Status::disconnected) {
-      body["last_position"] = engine::api_position(*result.before);
-    }
-  }
   std::string ticket;
   if (!context.auth.open && context.auth.signer != nullptr) {
-    ticket = context.auth.signer->issue(user_id, after.generation);
-    body["ticket"] = ticket;
+    ticket = context.auth.signer->issue(user_id, result.after.generation);
   }
-  auto response = json_response(request, status::ok, body.dump());
+  // Hand-built like the status body: a join is the other hot path.
+  std::string body;
+  body.reserve(256);
+  append_join_body(body, user_id, result, ticket);
+  auto response = json_response(request, status::ok, std::move(body));
   if (!ticket.empty()) {
     response.set(beast_http::field::set_cookie,
                  ticket_cookie(ticket, secure_cookie(context, request)));

@@ -234,4 +234,35 @@ void append_status_body(std::string& out, std::string_view user_id,
   out += "\"}";
 }
 
+void append_join_body(std::string& out, std::string_view user_id, const engine::JoinResult& result,
+                      std::string_view ticket) {
+  out += "{\"user_id\":";
+  append_string(out, user_id);
+  append_key(out, "last_status");
+  if (result.before) {
+    append_string(out, engine::to_string(result.before->status));
+  } else {
+    out += "null";
+  }
+  append_key(out, "last_position");
+  if (result.before && result.before->status != engine::Status::disconnected) {
+    append_int(out, engine::api_position(*result.before));
+  } else {
+    out += "null";
+  }
+  append_key(out, "commit_status");
+  append_string(out, engine::to_string(result.after.status));
+  append_key(out, "commit_position");
+  append_int(out, engine::api_position(result.after));
+  append_key(out, "estimated_wait");
+  append_estimated_wait(out, result.after.estimated_wait);
+  append_key(out, "ticket");
+  if (ticket.empty()) {
+    out += "null";
+  } else {
+    append_string(out, ticket);
+  }
+  out += '}';
+}
+
 }  // namespace waitroom::http

@@ -37,4 +37,9 @@ std::string state_message(std::string_view user_id, const std::optional<engine::
 void append_status_body(std::string& out, std::string_view user_id,
                         const std::optional<engine::UserView>& view, TimePoint now);
 
+// The body of POST /queue/join/{id}, in the seed's key order; `ticket` empty: null (open
+// mode). A ticket is base64url and digits, so like the user id it needs no escaping.
+void append_join_body(std::string& out, std::string_view user_id, const engine::JoinResult& result,
+                      std::string_view ticket);
+
 }  // namespace waitroom::http

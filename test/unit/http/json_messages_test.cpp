@@ -127,5 +127,37 @@ TEST(JsonMessages, StatusBody) {
   EXPECT_TRUE(body["position"].is_null());
 }
 
+TEST(JsonMessages, JoinBodyInTheSeedsKeyOrder) {
+  engine::JoinResult result;
+  result.after.status = engine::Status::waiting;
+  result.after.position = 7;
+  result.after.estimated_wait = Duration{60'001};
+  std::string out;
+  append_join_body(out, "u1", result, "v1.dTE.1.mac");
+  EXPECT_EQ(out,
+            "{\"user_id\":\"u1\",\"last_status\":null,\"last_position\":null,"
+            "\"commit_status\":\"waiting\",\"commit_position\":7,\"estimated_wait\":61,"
+            "\"ticket\":\"v1.dTE.1.mac\"}");
+
+  // A repeated join while in draft; a rejoin after a disconnection has no last position.
+  result.before = result.after;
+  result.before->status = engine::Status::draft;
+  result.after.status = engine::Status::draft;
+  out.clear();
+  append_join_body(out, "u1", result, "");
+  auto body = json::parse(out);
+  EXPECT_EQ(body["last_status"], "draft");
+  EXPECT_EQ(body["last_position"], -1);
+  EXPECT_EQ(body["commit_position"], -1);
+  EXPECT_TRUE(body["ticket"].is_null());
+
+  result.before->status = engine::Status::disconnected;
+  out.clear();
+  append_join_body(out, "u1", result, "");
+  body = json::parse(out);
+  EXPECT_EQ(body["last_status"], "disconnected");
+  EXPECT_TRUE(body["last_position"].is_null());
+}
+
 }  // namespace
 }  // namespace waitroom::http
