@@ -8,7 +8,7 @@ namespace waitroom::http {
 namespace http = boost::beast::http;
 
 void Router::add(http::verb method, std::string_view pattern, RouteId route) {
-  Route entry{method, std::string(pattern), false, route};
+  Route entry{method, prefix_ + std::string(pattern), false, route};
   if (pattern.ends_with("{}")) {
     entry.prefix.resize(entry.prefix.size() - 2);
     entry.has_parameter = true;
@@ -49,8 +49,9 @@ RouteMatch Router::match(http::verb method, std::string_view target) const {
   return result;
 }
 
-Router Router::api_routes() {
+Router Router::api_routes(std::string_view prefix) {
   Router router;
+  router.prefix_ = prefix;
   using http::verb;
   // Most frequent first: the scan stops at the first match.
   router.add(verb::get, "/queue/status/{}", RouteId::status);

@@ -42,12 +42,15 @@ struct RouteMatch {
 
 class Router {
  public:
+  // `pattern` is taken relative to the router's prefix.
   void add(boost::beast::http::verb method, std::string_view pattern, RouteId route);
   // `target` may carry a query string; it is ignored.
   RouteMatch match(boost::beast::http::verb method, std::string_view target) const;
 
-  // The waitroom API of docs/API-CONTRACT.md.
-  static Router api_routes();
+  // The waitroom API of docs/API-CONTRACT.md, every path under `prefix` ("" serves the API
+  // at the root, as the seed did; the gate moves it under a reserved prefix such as
+  // "/_waitroom" so that it never collides with the upstream's paths).
+  static Router api_routes(std::string_view prefix = {});
 
  private:
   struct Route {
@@ -56,6 +59,7 @@ class Router {
     bool has_parameter;
     RouteId route;
   };
+  std::string prefix_;  // prepended to every pattern added
   std::vector<Route> routes_;
 };
 

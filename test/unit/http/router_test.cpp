@@ -52,5 +52,16 @@ TEST(Router, OtherMethodIsNotAllowedWithAllowList) {
   EXPECT_EQ(match.allow, "GET, POST");
 }
 
+TEST(Router, PrefixMovesEveryRouteUnderIt) {
+  const auto router = Router::api_routes("/_waitroom");
+  auto match = router.match(verb::get, "/_waitroom/queue/status/u1");
+  ASSERT_EQ(match.kind, Kind::found);
+  EXPECT_EQ(match.route, RouteId::status);
+  EXPECT_EQ(match.parameter, "u1");
+  EXPECT_EQ(router.match(verb::get, "/_waitroom/health").kind, Kind::found);
+  EXPECT_EQ(router.match(verb::get, "/queue/status/u1").kind, Kind::not_found);
+  EXPECT_EQ(router.match(verb::get, "/health").kind, Kind::not_found);
+}
+
 }  // namespace
 }  // namespace waitroom::http
