@@ -13,6 +13,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
+#include <limits>
 #include <vector>
 
 #include "gate/headers.hpp"
@@ -28,6 +29,10 @@ using asio::awaitable;
 using beast_http::status;
 
 namespace {
+
+// No limit on relayed bodies. Not boost::none: Beast 1.74 compares a Content-Length with
+// the optional limit as `len > limit`, which is true for every length when it is empty.
+constexpr std::uint64_t kUnlimited = std::numeric_limits<std::uint64_t>::max();
 
 constexpr auto use_ec = [](boost::system::error_code& ec) {
   return asio::redirect_error(asio::use_awaitable, ec);
@@ -227,7 +232,7 @@ awaitable<http::GatewayOutcome> Gate::on_request_header(beast::tcp_stream& strea
   exchange.user_id = identity->user_id;
   exchange.membership = &*membership;
   auto& request = exchange.request.get();
-  exchange.request.body_limit(boost::none);
+  exchange.request.body_limit(kUnlimited);
   exchange.navigation = navigation;
   exchange.head = head;
   exchange.websocket = is_websocket_upgrade(request);
@@ -304,6 +309,12 @@ awaitable<bool> Gate::proxy(Exchange& exchange) {
         body.size = data.size() - body.size;
         body.data = data.data();
         body.more = !exchange.request.is_done();
+        // Beast's buffer_body writes any non-null piece as a chunk, even an empty one (which
+        // a chunked peer reads as the end): no data, no piece.
+        if (body.size == 0) {
+          if (body.more) continue;
+          body.data = nullptr;
+        }
       } else {
         body.data = nullptr;
         body.size = 0;
@@ -315,7 +326,7 @@ awaitable<bool> Gate::proxy(Exchange& exchange) {
     if (!ec) {
       exchange.response.emplace();
       exchange.response->header_limit(options_.max_response_header_bytes);
-      exchange.response->body_limit(boost::none);
+      exchange.response->body_limit(kUnlimited);
       if (exchange.head) exchange.response->skip(true);
       co_await beast_http::async_read_header(upstream, exchange.upstream_buffer, *exchange.response,
                                              use_ec(ec));
@@ -324,7 +335,7 @@ awaitable<bool> Gate::proxy(Exchange& exchange) {
              exchange.response->get().result() != status::switching_protocols) {
         exchange.response.emplace();
         exchange.response->header_limit(options_.max_response_header_bytes);
-        exchange.response->body_limit(boost::none);
+        exchange.response->body_limit(kUnlimited);
         if (exchange.head) exchange.response->skip(true);
         co_await beast_http::async_read_header(upstream, exchange.upstream_buffer,
                                                *exchange.response, use_ec(ec));
@@ -427,7 +438,7 @@ awaitable<bool> Gate::relay_response(Exchange& exchange) {
   exchange.response_started = true;
   while (!ec && !writer.is_done()) {
     if (injectable && !page_pending) {
-      body.data = page.data();
+      body.data = page.empty() ? nullptr : page.data();
       body.size = page.size();
       body.more = false;
     } else if (page_pending) {
@@ -444,6 +455,10 @@ awaitable<bool> Gate::relay_response(Exchange& exchange) {
       body.size = data.size() - body.size;
       body.data = data.data();
       body.more = !parser.is_done();
+      if (body.size == 0) {  // as for the request body
+        if (body.more) continue;
+        body.data = nullptr;
+      }
     } else {
       body.data = nullptr;
       body.size = 0;

@@ -22,6 +22,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <charconv>
+#include <limits>
 
 #include "http/api.hpp"
 #include "http/server.hpp"
@@ -105,6 +106,9 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
     // before its body (which may be large and is streamed, not buffered) is read.
     bool header_checked = context.gateway == nullptr || !context.gateway->proxies();
     parser.eager(header_checked);
+    // The body limit is the gate's to decide then (the header's Content-Length is checked
+    // against the limit as soon as the header is parsed).
+    if (!header_checked) parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     GatewayOutcome gateway_outcome;
 
     // Parse what is buffered; read only when the parser needs more. The wait for the first
@@ -156,8 +160,15 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
         header_checked = true;
         gateway_outcome = co_await context.gateway->on_request_header(stream, buffer, parser);
         if (!gateway_outcome.taken) {
+          // Waitroom's own route: read the rest of the request as usual.
           parser.eager(true);
-          reading = true;  // waitroom's own route: read the rest of the request as usual
+          parser.body_limit(limits.max_body_bytes);
+          const auto length = parser.content_length();
+          if (length && *length > limits.max_body_bytes) {
+            ec = beast_http::error::body_limit;
+          } else {
+            reading = true;
+          }
         }
       }
     }
