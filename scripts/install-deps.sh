@@ -10,6 +10,11 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   redis-server wrk curl ca-certificates
 )
+# The gate's tests run an express + socket.io app (test/upstream); Debian's node only when
+# there is no node already (this kind of machine ships node 20).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -67,10 +67,14 @@ bool secure_cookie(const ServerContext& context, const Request& request) {
 store::Actor actor_of(const ServerContext& context, const Request& request,
                       std::string_view user_id) {
   auto actor = actor_for(context.auth, credentials_of(request), user_id);
-  // Behind a trusted front proxy, its identity header acts on that id (identity.hpp).
-  if (trusted_header_names(context, request, user_id)) {
-    actor.any_generation = true;
-    actor.has_credentials = true;
+  // Behind a trusted front proxy, its identity header acts on that id (identity.hpp); naming
+  // another id, it is someone else's credential (403, not 401).
+  if (!context.trusted_user_header.empty()) {
+    if (const auto identity = identify(context, request);
+        identity && identity->from_trusted_header) {
+      actor.has_credentials = true;
+      if (identity->user_id == user_id) actor.any_generation = true;
+    }
   }
   return actor;
 }

@@ -53,10 +53,4 @@ std::optional<Identity> identify(const ServerContext& context,
   return identity;
 }
 
-bool trusted_header_names(const ServerContext& context, const boost::beast::http::fields& headers,
-                          std::string_view user_id) {
-  const auto value = trusted_value(context, headers);
-  return value && *value == user_id;
-}
-
 }  // namespace waitroom::http

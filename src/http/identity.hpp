@@ -40,9 +40,4 @@ std::optional<Identity> identify(const ServerContext& context,
                                  const boost::beast::http::fields& headers,
                                  std::string* error = nullptr);
 
-// True when the trusted identity header is configured and names exactly `user_id`: the
-// API routes then let the request act on that id (any generation).
-bool trusted_header_names(const ServerContext& context, const boost::beast::http::fields& headers,
-                          std::string_view user_id);
-
 }  // namespace waitroom::http
