@@ -94,6 +94,15 @@ class RelayBuffer {
   std::size_t size_ = 0;
 };
 
+// The read kept pending on the client while its answer is awaited (see watch_client).
+struct Gate::ClientWatch {
+  explicit ClientWatch(asio::any_io_executor executor)
+      : strand(executor), done(std::move(executor)) {}
+  asio::any_io_executor strand;
+  http::Completion done;
+  bool stopping = false;
+};
+
 // Everything one proxied request needs, on the coroutine frame of on_request_header.
 struct Gate::Exchange {
   Exchange(beast::tcp_stream& client_stream, beast::flat_buffer& buffer,
@@ -114,7 +123,8 @@ struct Gate::Exchange {
   beast::flat_buffer upstream_buffer;
   std::optional<beast_http::response_parser<beast_http::buffer_body>> response;
   RelayBuffer relay_buffer;
-  bool response_started = false;  // some of the answer reached the client
+  std::shared_ptr<ClientWatch> watch;  // while the answer is awaited and relayed
+  bool response_started = false;       // some of the answer reached the client
   gate::Exchange* membership = nullptr;
 };
 
@@ -340,6 +350,13 @@ awaitable<bool> Gate::proxy(Exchange& exchange) {
       co_await beast_http::async_write(upstream, writer, use_ec(ec));
       if (ec == beast_http::error::need_buffer) ec = {};
     }
+    if (!ec && !exchange.websocket && !exchange.watch) {
+      // From now on the client has nothing to send until the answer is complete: a read
+      // that ends means it went away (a closed tab), and the upstream request ends with it.
+      exchange.watch = std::make_shared<ClientWatch>(co_await asio::this_coro::executor);
+      asio::co_spawn(exchange.watch->strand, watch_client(exchange, exchange.watch),
+                     asio::detached);
+    }
     if (!ec) {
       exchange.response.emplace();
       exchange.response->header_limit(options_.max_response_header_bytes);
@@ -379,14 +396,46 @@ awaitable<bool> Gate::proxy(Exchange& exchange) {
                       : json_answer(exchange.client_version, status::bad_gateway,
                                     "the service behind the waiting room does not answer");
     const bool keep = exchange.client_keep_alive && exchange.request.is_done();
-    const bool ok = co_await write_answer(client, std::move(answer), exchange.head, keep, timeout);
-    co_return ok&& keep;
+    co_await stop_client_watch(exchange);
+    const bool written =
+        co_await write_answer(client, std::move(answer), exchange.head, keep, timeout);
+    const bool again = written && keep;
+    co_return again;
   }
   if (exchange.websocket && exchange.response->get().result() == status::switching_protocols) {
     co_await tunnel(exchange);
     co_return false;
   }
   co_return co_await relay_response(exchange);
+}
+
+awaitable<void> Gate::watch_client(Exchange& exchange, std::shared_ptr<ClientWatch> watch) {
+  // Reads into the connection's buffer: a pipelined next request is kept for the session.
+  auto& buffer = exchange.client_buffer;
+  boost::system::error_code ec;
+  while (buffer.size() < 64 * 1024) {
+    const auto n =
+        co_await exchange.client.socket().async_read_some(buffer.prepare(4096), use_ec(ec));
+    if (ec) break;
+    buffer.commit(n);
+    // A read that completed just before stop_client_watch's cancel could not be cancelled:
+    // never start another one once stopping.
+    if (watch->stopping) break;
+  }
+  if (ec && !watch->stopping) {
+    // Gone: end the upstream request too (the relay then fails and closes the connection).
+    if (exchange.lease.stream) exchange.lease.stream->close();
+  }
+  watch->done.set();
+}
+
+awaitable<void> Gate::stop_client_watch(Exchange& exchange) {
+  if (!exchange.watch) co_return;
+  exchange.watch->stopping = true;
+  boost::system::error_code ignored;
+  exchange.client.socket().cancel(ignored);
+  co_await exchange.watch->done.wait();
+  exchange.watch.reset();
 }
 
 awaitable<bool> Gate::relay_response(Exchange& exchange) {
@@ -436,6 +485,7 @@ awaitable<bool> Gate::relay_response(Exchange& exchange) {
     }
     if (ec) {
       upstream.close();
+      co_await stop_client_watch(exchange);
       auto answer = json_answer(exchange.client_version, status::bad_gateway,
                                 "the service behind the waiting room failed while answering");
       co_await write_answer(client, std::move(answer), false, false, timeout);
@@ -486,6 +536,7 @@ awaitable<bool> Gate::relay_response(Exchange& exchange) {
     if (ec == beast_http::error::need_buffer) ec = {};
   }
   client.expires_never();
+  co_await stop_client_watch(exchange);
   if (ec || !parser.is_done() || exchange.membership->cancelled()) {
     upstream.close();
     exchange.lease.stream.reset();

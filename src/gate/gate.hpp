@@ -74,7 +74,10 @@ class Gate final : public http::Gateway {
                          bool navigation) const;
 
   struct Exchange;
+  struct ClientWatch;
   boost::asio::awaitable<bool> proxy(Exchange& exchange);
+  boost::asio::awaitable<void> watch_client(Exchange& exchange, std::shared_ptr<ClientWatch> watch);
+  boost::asio::awaitable<void> stop_client_watch(Exchange& exchange);
   boost::asio::awaitable<bool> relay_response(Exchange& exchange);
   boost::asio::awaitable<void> tunnel(Exchange& exchange);
 

@@ -14,7 +14,9 @@
 //                                   raw pairs, the TCP peer port); answers with hop-by-hop
 //                                   headers of its own
 //   GET  /slow?delay=MS             answers after MS milliseconds of silence
-//   GET  /stats                     {"connections": TCP connections accepted so far}
+//   GET  /stats                     {"connections": TCP connections accepted so far,
+//                                   "aborted": answers whose client left before their end,
+//                                   "waiting": /slow requests in progress}
 //   socket.io at /ws/socket.io      "message" echoed back as "echo:<text>"
 //   WebSocket at /ws/echo           every message echoed back
 //
@@ -74,7 +76,10 @@ app.all('/api/chat/completions', (req, res) => {
     sent += 1;
     res.write(`data: ${JSON.stringify({ token: `t${sent}`, sent_at: now() })}\n\n`);
   }, interval);
-  res.on('close', () => clearInterval(timer));
+  res.on('close', () => {
+    clearInterval(timer);
+    if (!res.writableEnded) aborted += 1;
+  });
 });
 
 function pattern(offset, length) {
@@ -130,11 +135,19 @@ app.all('/echo', (req, res) => {
 
 app.get('/slow', (req, res) => {
   const delay = Math.min(Number(req.query.delay) || 1000, 600000);
-  setTimeout(() => res.type('text').send('late but here'), delay);
+  waiting += 1;
+  const timer = setTimeout(() => res.type('text').send('late but here'), delay);
+  res.on('close', () => {
+    waiting -= 1;
+    clearTimeout(timer);
+    if (!res.writableEnded) aborted += 1;
+  });
 });
 
 let connections = 0;
-app.get('/stats', (req, res) => res.json({ connections }));
+let aborted = 0; // answers whose client went away before their end
+let waiting = 0; // /slow requests in progress
+app.get('/stats', (req, res) => res.json({ connections, aborted, waiting }));
 
 const server = http.createServer(app);
 server.keepAliveTimeout = 5000; // what uvicorn does in front of Open WebUI

@@ -248,6 +248,35 @@ TEST_F(GateTest, ALongSilenceBeforeTheFirstByteIsNotCut) {
   EXPECT_EQ(late.body, "late but here");
 }
 
+TEST_F(GateTest, AClientThatLeavesEndsItsUpstreamRequest) {
+  start_gate();
+  const auto me = admit("alice");
+  HttpClient app(upstream().port());
+  auto stats = [&] { return app.get("/stats").json(); };
+  {
+    RawConnection raw(port());
+    ASSERT_TRUE(
+        raw.send("GET /slow?delay=30000 HTTP/1.1\r\nHost: x\r\nCookie: " + me + "\r\n\r\n"));
+    // Bounded wait for the request to reach the app (an observable state, polled).
+    for (int i = 0; i < 200 && stats()["waiting"] != 1; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(stats()["waiting"], 1);
+  }  // the client goes away while the app is still thinking
+  const auto left_at = SteadyClock::now();
+  for (int i = 0; i < 200 && stats()["aborted"] != 1; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(stats()["aborted"], 1) << "the app never heard that the client left";
+  EXPECT_LT(SteadyClock::now() - left_at, 1s);
+  // A pipelined request read by the same watch is still answered.
+  RawConnection pipelined(port());
+  const std::string request = "GET /api/data HTTP/1.1\r\nHost: x\r\nCookie: " + me + "\r\n\r\n";
+  ASSERT_TRUE(pipelined.send("GET /slow?delay=300 HTTP/1.1\r\nHost: x\r\nCookie: " + me +
+                             "\r\n\r\n" + request.substr(0, request.size() - 2)));
+  ASSERT_TRUE(pipelined.send("Connection: close\r\n\r\n"));
+  pipelined.read_until_closed(5s);
+  EXPECT_NE(pipelined.received().find("late but here"), std::string::npos) << pipelined.received();
+  EXPECT_NE(pipelined.received().find("{\"items\":[1,2,3]}"), std::string::npos)
+      << pipelined.received();
+}
+
 TEST_F(GateTest, UpstreamDownIsAQuick502) {
   // A port that was free a moment ago: nothing listens there.
   std::uint16_t dead_port = 0;
