@@ -124,7 +124,6 @@ struct Gate::Exchange {
   std::optional<beast_http::response_parser<beast_http::buffer_body>> response;
   RelayBuffer relay_buffer;
   std::shared_ptr<ClientWatch> watch;  // while the answer is awaited and relayed
-  bool response_started = false;       // some of the answer reached the client
   gate::Exchange* membership = nullptr;
 };
 
@@ -246,6 +245,13 @@ awaitable<http::GatewayOutcome> Gate::on_request_header(beast::tcp_stream& strea
   std::optional<gate::Exchange> membership;
   if (identity) membership.emplace(traffic_, identity->user_id, strand);
   const bool navigation = is_navigation(header);
+  if (membership && membership->in_flight() > options_.max_exchanges_per_user) {
+    auto answer = json_answer(header.version(), status::too_many_requests,
+                              "too many requests in flight for this user");
+    answer.set(beast_http::field::retry_after, "1");
+    const bool ok = co_await write_answer(stream, std::move(answer), head, keep_alive, timeout);
+    co_return http::GatewayOutcome{true, ok && keep_alive};
+  }
   const auto admission = co_await admit(identity);
   if (!admission.connected) {
     const bool ok = co_await write_answer(stream, refusal(header, admission, navigation), head,
@@ -502,7 +508,6 @@ awaitable<bool> Gate::relay_response(Exchange& exchange) {
   beast_http::serializer<false, beast_http::buffer_body> writer{response};
   client.expires_after(timeout);
   co_await beast_http::async_write_header(client, writer, use_ec(ec));
-  exchange.response_started = true;
   while (!ec && !writer.is_done()) {
     if (injectable && !page_pending) {
       body.data = page.empty() ? nullptr : page.data();

@@ -47,6 +47,9 @@ struct GateOptions {
   std::size_t max_injected_html_bytes = 2 * 1024 * 1024;
   std::uint32_t max_response_header_bytes = 64 * 1024;
   std::size_t relay_buffer_bytes = 64 * 1024;
+  // Requests and tunnels in flight per user at most (a browser opens about six connections
+  // per host, plus its WebSockets): each holds a relay buffer and an upstream connection.
+  std::size_t max_exchanges_per_user = 32;
 };
 
 class Gate final : public http::Gateway {

@@ -11,7 +11,7 @@ Exchange::Exchange(TrafficRegistry& registry, std::string user_id,
     : registry_(registry),
       user_id_(std::move(user_id)),
       state_(std::make_shared<State>(State{std::move(strand), {}, false, false})) {
-  registry_.enter(user_id_, state_);
+  in_flight_ = registry_.enter(user_id_, state_);
 }
 
 Exchange::~Exchange() {
@@ -57,8 +57,8 @@ TrafficRegistry::~TrafficRegistry() {
   for (const auto& [user_id, watch] : watches_) hub_.remove(user_id, watch.get());
 }
 
-void TrafficRegistry::enter(const std::string& user_id,
-                            const std::shared_ptr<Exchange::State>& state) {
+std::size_t TrafficRegistry::enter(const std::string& user_id,
+                                   const std::shared_ptr<Exchange::State>& state) {
   std::lock_guard lock(mutex_);
   auto& watch = watches_[user_id];
   if (!watch) {
@@ -67,6 +67,7 @@ void TrafficRegistry::enter(const std::string& user_id,
   }
   std::lock_guard watch_lock(watch->mutex_);
   watch->exchanges_.push_back(state);
+  return watch->exchanges_.size();
 }
 
 void TrafficRegistry::leave(const std::string& user_id, const Exchange::State* state) {

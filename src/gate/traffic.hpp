@@ -43,6 +43,8 @@ class Exchange {
   // acquires sockets. Runs on the strand, never after the Exchange is destroyed.
   void on_cancel(std::function<void()> cancel);
   bool cancelled() const { return state_->cancelled; }
+  // How many exchanges the user has in flight, this one included, when it entered.
+  std::size_t in_flight() const { return in_flight_; }
 
  private:
   friend class TrafficRegistry;
@@ -56,6 +58,7 @@ class Exchange {
   TrafficRegistry& registry_;
   std::string user_id_;
   std::shared_ptr<State> state_;
+  std::size_t in_flight_ = 0;
 };
 
 class UserWatch final : public http::Stream {
@@ -83,7 +86,8 @@ class TrafficRegistry {
 
  private:
   friend class Exchange;
-  void enter(const std::string& user_id, const std::shared_ptr<Exchange::State>& state);
+  // Returns the user's exchanges in flight, the new one included.
+  std::size_t enter(const std::string& user_id, const std::shared_ptr<Exchange::State>& state);
   void leave(const std::string& user_id, const Exchange::State* state);
 
   http::Hub& hub_;

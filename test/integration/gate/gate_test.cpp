@@ -277,6 +277,30 @@ TEST_F(GateTest, AClientThatLeavesEndsItsUpstreamRequest) {
       << pipelined.received();
 }
 
+TEST_F(GateTest, RequestsInFlightPerUserAreBounded) {
+  start_gate();
+  const auto me = admit("alice");
+  HttpClient app(upstream().port());
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 32; ++i) {
+    held.push_back(std::make_unique<RawConnection>(port()));
+    ASSERT_TRUE(held.back()->send("GET /slow?delay=30000 HTTP/1.1\r\nHost: x\r\nCookie: " + me +
+                                  "\r\n\r\n"));
+  }
+  for (int i = 0; i < 300 && app.get("/stats").json()["waiting"] != 32; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(app.get("/stats").json()["waiting"], 32);
+  const auto refused = client().get("/api/data", cookie(me));
+  EXPECT_EQ(refused.status, 429) << refused.describe();
+  EXPECT_NE(refused.body.find("in flight"), std::string::npos) << refused.body;
+  held.clear();  // the 32 leave; their requests end at the app
+  for (int i = 0; i < 300 && app.get("/stats").json()["waiting"] != 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(client().get("/api/data", cookie(me)).status, 200);
+}
+
 TEST_F(GateTest, UpstreamDownIsAQuick502) {
   // A port that was free a moment ago: nothing listens there.
   std::uint16_t dead_port = 0;
