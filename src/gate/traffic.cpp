@@ -93,9 +93,4 @@ void TrafficRegistry::leave(const std::string& user_id, const Exchange::State* s
   }
 }
 
-std::size_t TrafficRegistry::users() const {
-  std::lock_guard lock(mutex_);
-  return watches_.size();
-}
-
 }  // namespace waitroom::gate

@@ -81,9 +81,6 @@ class TrafficRegistry {
   explicit TrafficRegistry(http::Hub& hub) : hub_(hub) {}
   ~TrafficRegistry();
 
-  // Users with traffic in flight, exchanges in flight (for tests and metrics).
-  std::size_t users() const;
-
  private:
   friend class Exchange;
   // Returns the user's exchanges in flight, the new one included.

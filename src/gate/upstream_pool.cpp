@@ -63,10 +63,6 @@ asio::awaitable<UpstreamPool::Lease> UpstreamPool::acquire(bool allow_reuse) {
   stream.socket().set_option(tcp::no_delay(true), ec);
   stream.socket().set_option(asio::socket_base::keep_alive(true), ec);
   ec = {};
-  {
-    std::lock_guard lock(mutex_);
-    ++connects_;
-  }
   lease.stream = std::make_unique<beast::tcp_stream>(std::move(stream));
   co_return lease;
 }
@@ -81,16 +77,6 @@ void UpstreamPool::release(std::unique_ptr<beast::tcp_stream> stream) {
     idle_.erase(idle_.begin());
   }
   idle_.push_back({std::move(stream), clock_.now()});
-}
-
-std::size_t UpstreamPool::idle() const {
-  std::lock_guard lock(mutex_);
-  return idle_.size();
-}
-
-std::uint64_t UpstreamPool::connects() const {
-  std::lock_guard lock(mutex_);
-  return connects_;
 }
 
 }  // namespace waitroom::gate

@@ -44,9 +44,6 @@ class UpstreamPool {
   boost::asio::awaitable<Lease> acquire(bool allow_reuse = true);
   void release(std::unique_ptr<boost::beast::tcp_stream> stream);
 
-  std::size_t idle() const;
-  std::uint64_t connects() const;
-
  private:
   struct Idle {
     std::unique_ptr<boost::beast::tcp_stream> stream;
@@ -56,7 +53,6 @@ class UpstreamPool {
   PoolOptions options_;
   mutable std::mutex mutex_;
   std::vector<Idle> idle_;
-  std::uint64_t connects_ = 0;
 };
 
 }  // namespace waitroom::gate
