@@ -506,8 +506,12 @@ awaitable<bool> Gate::relay_response(Exchange& exchange) {
   }
 
   beast_http::serializer<false, beast_http::buffer_body> writer{response};
-  client.expires_after(timeout);
-  co_await beast_http::async_write_header(client, writer, use_ec(ec));
+  // The header goes out alone only when the body is not here yet (a stream's first token
+  // may be minutes away); otherwise it leaves with the first piece, in one write.
+  if (!injectable && !parser.is_done() && exchange.upstream_buffer.size() == 0) {
+    client.expires_after(timeout);
+    co_await beast_http::async_write_header(client, writer, use_ec(ec));
+  }
   while (!ec && !writer.is_done()) {
     if (injectable && !page_pending) {
       body.data = page.empty() ? nullptr : page.data();
