@@ -114,6 +114,15 @@ run_wrk() {  # threads connections url [request-script]
   fi
   echo '```'
   echo
+  echo "## The gate (issue 3)"
+  echo
+  echo "Added latency of \`waitroom serve --upstream\` (1 server thread) against direct access"
+  echo "to the same upstream, in the same run (\`bench/gate.sh $build\`; target: < 1 ms at p50 and"
+  echo "a token within 10 ms, DESIGN.md §7): wrk on a 1 KiB file from nginx, directly and"
+  echo "through the gate with an admitted user's cookie; then the delay of streamed SSE tokens."
+  echo
+  bench/gate.sh "$build" 2>/dev/null || echo "(bench/gate.sh failed)"
+  echo
   echo "## Load test (simulated users, issue 5)"
   echo
   echo "\`waitroom load-test load\` against the server (2 threads, 20 slots, 10 s drafts and"

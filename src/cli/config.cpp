@@ -53,6 +53,14 @@ std::string_view type_name(ValueType type) {
   return "a value";
 }
 
+// The few settings whose environment variable is not their name in upper case: the gate's
+// names in the brief (UPSTREAM_URL for --upstream, GATE_PREFIX for --prefix).
+std::string_view env_alias(std::string_view name) {
+  if (name == "upstream") return "UPSTREAM_URL";
+  if (name == "prefix") return "GATE_PREFIX";
+  return {};
+}
+
 struct Setting {
   std::string name;  // TOML key; env = upper case, flag = "--" + kebab case
   std::string group;
@@ -66,6 +74,7 @@ struct Setting {
   std::function<std::string(const Config& config)> show;
 
   std::string env() const {
+    if (auto alias = env_alias(name); !alias.empty()) return std::string(alias);
     std::string out = name;
     std::transform(out.begin(), out.end(), out.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
@@ -275,6 +284,130 @@ Setting path(std::string name, std::string group, std::string help, Access acces
   return row;
 }
 
+// A validated free-text row: `validate` returns the value to store or throws through reject.
+template <typename Access, typename Validate>
+Setting checked_text(std::string name, std::string group, std::string help, std::string hint,
+                     Access access, Validate validate) {
+  Setting row{std::move(name), std::move(group), std::move(help),
+              std::move(hint), ValueType::text,  false,
+              false,           nullptr,          nullptr};
+  row.set = [=](Config& config, std::string_view text, const std::string& where) {
+    validate(config, trim(text), where);
+  };
+  row.show = [=](const Config& config) -> std::string {
+    const std::string& value = access(config);
+    return value.empty() ? "(none)" : value;
+  };
+  return row;
+}
+
+bool is_host_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_';
+}
+
+// http://HOST[:PORT][/]: the gate speaks plain HTTP to its upstream (TLS ends in front of
+// waitroom, or the upstream is on a private network), and forwards each request's own path,
+// so the URL carries no path, query or credentials.
+void set_upstream(Config& config, const std::string& text, const std::string& where) {
+  constexpr std::string_view expected =
+      "empty (no gate) or http://HOST[:PORT], e.g. http://openwebui:8080 (no path, no https)";
+  if (text.empty()) {
+    config.upstream.clear();
+    config.upstream_host.clear();
+    config.upstream_port = 0;
+    return;
+  }
+  std::string_view rest = text;
+  if (lower(rest.substr(0, 7)) != "http://") reject(text, where, expected);
+  rest.remove_prefix(7);
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  std::string_view host = rest;
+  std::string_view port_text;
+  if (rest.starts_with('[')) {  // [IPv6]
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos) reject(text, where, expected);
+    host = rest.substr(1, close - 1);
+    const auto after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') reject(text, where, expected);
+      port_text = after.substr(1);
+    }
+    if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos) {
+      reject(text, where, expected);
+    }
+  } else {
+    const auto colon = rest.find(':');
+    if (colon != std::string_view::npos) {
+      host = rest.substr(0, colon);
+      port_text = rest.substr(colon + 1);
+    }
+    if (host.empty() || host.size() > 253 || !std::all_of(host.begin(), host.end(), is_host_char)) {
+      reject(text, where, expected);
+    }
+  }
+  std::uint64_t port = 80;
+  if (!port_text.empty() || rest.find(':') != std::string_view::npos) {
+    auto parsed = parse_unsigned(port_text);
+    if (!parsed || *parsed < 1 || *parsed > 65535) reject(text, where, expected);
+    port = *parsed;
+  }
+  config.upstream = text;
+  config.upstream_host = std::string(host);
+  config.upstream_port = static_cast<std::uint16_t>(port);
+}
+
+// "" (automatic) or /segment[/segment...]: unreserved URL characters only, so that the
+// prefix can be compared with request paths byte for byte and written into HTML as is.
+void set_prefix(Config& config, const std::string& text, const std::string& where) {
+  constexpr std::string_view expected =
+      "empty (automatic: /_waitroom with an upstream) or a path such as /_waitroom: segments of "
+      "A-Z a-z 0-9 . _ ~ -, no trailing slash, at most 64 characters";
+  if (text.empty()) {
+    config.prefix.clear();
+    return;
+  }
+  if (text.size() > 64 || text[0] != '/' || text.back() == '/' ||
+      text.find("//") != std::string::npos) {
+    reject(text, where, expected);
+  }
+  for (char c : text) {
+    if (!(is_host_char(c) || c == '~' || c == '/')) reject(text, where, expected);
+  }
+  if (text.find("/./") != std::string::npos || text.find("/../") != std::string::npos ||
+      text.ends_with("/.") || text.ends_with("/..")) {
+    reject(text, where, expected);
+  }
+  config.prefix = text;
+}
+
+// An HTTP field name (RFC 9110 token), and not one that carries something else already: the
+// identity header replaces neither the credentials nor the framing of a request.
+void set_trusted_user_header(Config& config, const std::string& text, const std::string& where) {
+  constexpr std::string_view expected =
+      "empty (none) or an HTTP header name such as X-Forwarded-Email (letters, digits, "
+      "!#$%&'*+-.^_`|~; not Host, Cookie, Authorization, Connection or another hop-by-hop field)";
+  if (text.empty()) {
+    config.trusted_user_header.clear();
+    return;
+  }
+  auto tchar = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  };
+  if (text.size() > 64 || !std::all_of(text.begin(), text.end(), tchar)) {
+    reject(text, where, expected);
+  }
+  const std::string name = lower(text);
+  for (std::string_view refused :
+       {"host", "cookie", "authorization", "connection", "keep-alive", "te", "trailer",
+        "transfer-encoding", "upgrade", "content-length", "content-type", "expect"}) {
+    if (name == refused) reject(text, where, expected);
+  }
+  if (name.starts_with("proxy-")) reject(text, where, expected);
+  config.trusted_user_header = text;
+}
+
 // THE table. The order is the order of --help and describe().
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = [] {
@@ -284,6 +417,7 @@ const std::vector<Setting>& settings() {
     const std::string auth = "Identity";
     const std::string storage = "Storage";
     const std::string limits = "Limits";
+    const std::string gate = "Gate";
     return std::vector<Setting>{
         // The engine (DESIGN.md §2); all of these may change at run time.
         count(
@@ -380,6 +514,25 @@ const std::vector<Setting>& settings() {
         count(
             "redis_db", storage, "Redis database number", false,
             [](auto& c) -> auto& { return c.redis_db; }, 0, 65535),
+
+        checked_text(
+            "upstream", gate,
+            "Put waitroom in front of this app: http://HOST:PORT (empty: no gate, API only)", "URL",
+            [](auto& c) -> auto& { return c.upstream; }, set_upstream),
+        checked_text(
+            "prefix", gate,
+            "Path under which waitroom's own pages and API live (empty: /_waitroom with an "
+            "upstream, the root without)",
+            "PATH", [](auto& c) -> auto& { return c.prefix; }, set_prefix),
+        checked_text(
+            "trusted_user_header", gate,
+            "Take the user id from this header, set by a trusted front proxy (empty: ticket "
+            "cookie only)",
+            "NAME", [](auto& c) -> auto& { return c.trusted_user_header; },
+            set_trusted_user_header),
+        duration(
+            "upstream_connect_timeout", gate, "Give up connecting to the upstream after", false,
+            [](auto& c) -> auto& { return c.upstream_connect_timeout; }, ""),
 
         count(
             "max_user_id_length", limits, "Longest accepted user id", false,
@@ -629,6 +782,11 @@ Config build_serve_config(const Parser& parser, const Environment& env) {
 }
 
 }  // namespace
+
+std::string Config::effective_prefix() const {
+  if (!prefix.empty()) return prefix;
+  return upstream.empty() ? std::string() : std::string("/_waitroom");
+}
 
 Environment environment_from(const char* const* envp) {
   Environment env;

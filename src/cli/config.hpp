@@ -66,6 +66,17 @@ struct Config {
   std::uint16_t redis_port = 6379;
   unsigned redis_db = 0;
 
+  // The gate (reverse proxy, issue 3). `upstream` is the URL as given ("" = no gate);
+  // upstream_host/port are its parts, filled in by the same validation.
+  std::string upstream;
+  std::string upstream_host;
+  std::uint16_t upstream_port = 0;
+  std::string prefix;  // "" = automatic: "/_waitroom" with an upstream, the root without
+  std::string trusted_user_header;  // "" = identity from the ticket cookie only
+  Duration upstream_connect_timeout = std::chrono::seconds{5};
+  // Where waitroom's own routes live: the configured prefix, else the automatic one.
+  std::string effective_prefix() const;
+
   Limits limits;
   std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
 

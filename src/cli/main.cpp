@@ -20,6 +20,7 @@
 
 #include "auth/ticket.hpp"
 #include "cli/config.hpp"
+#include "gate/gate.hpp"
 #include "http/hub.hpp"
 #include "http/server.hpp"
 #include "loadtest/load_test.hpp"
@@ -133,7 +134,20 @@ int serve(const cli::Config& config) {
                                        .signer = signer ? &*signer : nullptr},
                               .store = store,
                               .hub = hub,
-                              .metrics = metrics};
+                              .metrics = metrics,
+                              .router = http::Router::api_routes(config.effective_prefix()),
+                              .trusted_user_header = config.trusted_user_header};
+  // The gate: the reverse proxy with an upstream, and the forward-auth route either way.
+  gate::Gate gate(context, clock,
+                  {.prefix = config.effective_prefix(),
+                   .upstream = {.host = config.upstream_host,
+                                .port = config.upstream_port,
+                                .connect_timeout = config.upstream_connect_timeout}});
+  context.gateway = &gate;
+  if (!config.upstream.empty()) {
+    spdlog::info("gate: proxying to {} ; waitroom's own routes under {}", config.upstream,
+                 config.effective_prefix());
+  }
   http::Server server(io_context, context);
   boost::asio::ip::tcp::endpoint endpoint;
   try {

@@ -5,6 +5,7 @@
 #include <boost/beast/http/field.hpp>
 #include <nlohmann/json.hpp>
 
+#include "http/identity.hpp"
 #include "http/json_messages.hpp"
 #include "http/prometheus.hpp"
 #include "http/user_id.hpp"
@@ -65,7 +66,17 @@ bool secure_cookie(const ServerContext& context, const Request& request) {
 // Who the request acts as for `user_id`; the store checks it where it acts.
 store::Actor actor_of(const ServerContext& context, const Request& request,
                       std::string_view user_id) {
-  return actor_for(context.auth, credentials_of(request), user_id);
+  auto actor = actor_for(context.auth, credentials_of(request), user_id);
+  // Behind a trusted front proxy, its identity header acts on that id (identity.hpp); naming
+  // another id, it is someone else's credential (403, not 401).
+  if (!context.trusted_user_header.empty()) {
+    if (const auto identity = identify(context, request);
+        identity && identity->from_trusted_header) {
+      actor.has_credentials = true;
+      if (identity->user_id == user_id) actor.any_generation = true;
+    }
+  }
+  return actor;
 }
 
 std::optional<Response> require_admin(ServerContext& context, const Request& request) {
@@ -471,6 +482,9 @@ awaitable<Response> handle_api(ServerContext& context, const Request& request,
       co_return json_response(request, status::ok, "{\"status\":\"ok\"}");
     case RouteId::metrics:
       co_return co_await prometheus_handler(context, request);
+    case RouteId::authz:
+      if (context.gateway != nullptr) co_return co_await context.gateway->forward_auth(request);
+      break;
     case RouteId::events:
     case RouteId::websocket:
       break;

@@ -22,6 +22,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <charconv>
+#include <limits>
 
 #include "http/api.hpp"
 #include "http/server.hpp"
@@ -98,10 +99,17 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
   bool first = true;
   for (;;) {
     beast::error_code ec;
-    beast_http::request_parser<beast_http::string_body> parser;
+    RequestParser parser;
     parser.header_limit(std::uint32_t(limits.max_header_bytes));
     parser.body_limit(limits.max_body_bytes);
-    parser.eager(true);
+    // With a gate, the header is read first: a request for the upstream is handed over
+    // before its body (which may be large and is streamed, not buffered) is read.
+    bool header_checked = context.gateway == nullptr || !context.gateway->proxies();
+    parser.eager(header_checked);
+    // The body limit is the gate's to decide then (the header's Content-Length is checked
+    // against the limit as soon as the header is parsed).
+    if (!header_checked) parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    GatewayOutcome gateway_outcome;
 
     // Parse what is buffered; read only when the parser needs more. The wait for the first
     // byte of a request is the keep-alive idle time (the header timeout for the first
@@ -110,41 +118,65 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
     bool started = buffer.size() > 0;
     bool request_deadline_armed = false;
     bool peer_gone = false;
-    while (!parser.is_done()) {
-      if (buffer.size() > 0) {
-        const auto used = parser.put(buffer.data(), ec);
-        buffer.consume(used);
-        if (ec == beast_http::error::need_more) {
-          ec = {};
-        } else if (ec || parser.is_done()) {
+    // Twice when the gate hands a request back after its header: then the rest is read.
+    for (bool reading = true; reading;) {
+      reading = false;
+      while (!parser.is_done()) {
+        if (!header_checked && parser.is_header_done()) break;
+        if (buffer.size() > 0) {
+          const auto used = parser.put(buffer.data(), ec);
+          buffer.consume(used);
+          if (ec == beast_http::error::need_more) {
+            ec = {};
+          } else if (ec || parser.is_done()) {
+            break;
+          } else if (used > 0) {
+            continue;
+          }
+        }
+        if (buffer.size() >= limits.max_header_bytes + limits.max_body_bytes + 4096) {
+          ec = beast_http::error::header_limit;
           break;
-        } else if (used > 0) {
-          continue;
+        }
+        // The header timeout is one deadline for the whole request, armed once when it
+        // begins: re-arming it at every read would let a client trickling one header line
+        // at a time hold the connection forever.
+        if (!started) {
+          stream.expires_after(first ? limits.header_timeout : limits.keep_alive_timeout);
+        } else if (!request_deadline_armed) {
+          stream.expires_after(limits.header_timeout);
+          request_deadline_armed = true;
+        }
+        const auto n = co_await stream.async_read_some(
+            buffer.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+          peer_gone = true;  // closed, reset or timed out: there is no one to answer
+          break;
+        }
+        buffer.commit(n);
+        started = true;
+      }
+      if (!ec && !peer_gone && !header_checked) {
+        header_checked = true;
+        gateway_outcome = co_await context.gateway->on_request_header(stream, buffer, parser);
+        if (!gateway_outcome.taken) {
+          // Waitroom's own route: read the rest of the request as usual.
+          parser.eager(true);
+          parser.body_limit(limits.max_body_bytes);
+          const auto length = parser.content_length();
+          if (length && *length > limits.max_body_bytes) {
+            ec = beast_http::error::body_limit;
+          } else {
+            reading = true;
+          }
         }
       }
-      if (buffer.size() >= limits.max_header_bytes + limits.max_body_bytes + 4096) {
-        ec = beast_http::error::header_limit;
-        break;
-      }
-      // The header timeout is one deadline for the whole request, armed once when it
-      // begins: re-arming it at every read would let a client trickling one header line
-      // at a time hold the connection forever.
-      if (!started) {
-        stream.expires_after(first ? limits.header_timeout : limits.keep_alive_timeout);
-      } else if (!request_deadline_armed) {
-        stream.expires_after(limits.header_timeout);
-        request_deadline_armed = true;
-      }
-      const auto n = co_await stream.async_read_some(buffer.prepare(4096),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) {
-        peer_gone = true;  // closed, reset or timed out: there is no one to answer
-        break;
-      }
-      buffer.commit(n);
-      started = true;
     }
     first = false;
+    if (gateway_outcome.taken) {
+      if (!gateway_outcome.keep_alive) break;
+      continue;
+    }
     if (ec || peer_gone) {
       if (auto answer = ec && !peer_gone ? answer_to_read_error(ec) : std::nullopt) {
         out.clear();

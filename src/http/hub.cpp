@@ -14,8 +14,8 @@ Hub::Hub(ServerMetrics& metrics) : metrics_(metrics) {}
 
 void Hub::add(const std::string& user_id, std::shared_ptr<Stream> stream) {
   std::lock_guard lock(mutex_);
+  if (stream->counted()) ++open_streams_;
   subscribers_[user_id].streams.push_back(std::move(stream));
-  ++open_streams_;
 }
 
 void Hub::remove(const std::string& user_id, const Stream* stream) {
@@ -26,8 +26,8 @@ void Hub::remove(const std::string& user_id, const Stream* stream) {
   auto it = std::find_if(streams.begin(), streams.end(),
                          [stream](const auto& s) { return s.get() == stream; });
   if (it == streams.end()) return;
+  if ((*it)->counted()) --open_streams_;
   streams.erase(it);
-  --open_streams_;
   if (streams.empty()) subscribers_.erase(found);
 }
 

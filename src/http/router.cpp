@@ -72,6 +72,11 @@ Router Router::api_routes(std::string_view prefix) {
   router.add(verb::post, "/queue/admin/settings", RouteId::settings_post);
   router.add(verb::get, "/health", RouteId::health);
   router.add(verb::get, "/metrics", RouteId::metrics);
+  // Forward-auth: nginx's auth_request subrequest keeps the original request's method.
+  for (auto method :
+       {verb::get, verb::head, verb::post, verb::put, verb::patch, verb::delete_, verb::options}) {
+    router.add(method, "/authz", RouteId::authz);
+  }
   return router;
 }
 

@@ -31,6 +31,7 @@ enum class RouteId : std::uint8_t {
   settings_post,
   health,
   metrics,
+  authz,  // forward-auth (the gate's, gateway.hpp)
 };
 
 struct RouteMatch {

@@ -18,6 +18,7 @@
 
 #include "cli/config.hpp"
 #include "http/auth.hpp"
+#include "http/gateway.hpp"
 #include "http/hub.hpp"
 #include "http/router.hpp"
 #include "http/server_metrics.hpp"
@@ -37,6 +38,9 @@ struct ServerContext {
   ServerMetrics& metrics;
   Router router = Router::api_routes();
   std::atomic<std::size_t> connections{0};
+  // The gate (issue 3): null without one; see gateway.hpp and identity.hpp.
+  Gateway* gateway = nullptr;
+  std::string trusted_user_header;  // empty: identity from the ticket cookie only
 };
 
 class Server {

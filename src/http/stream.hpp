@@ -16,6 +16,9 @@ class Stream {
  public:
   virtual ~Stream() = default;
   virtual void deliver(std::shared_ptr<const std::string> message, std::uint64_t sequence) = 0;
+  // Whether it counts in open_streams (the waitroom_open_streams gauge). The gate's
+  // per-user watchers (src/gate/traffic.hpp) listen without being a client's stream.
+  virtual bool counted() const { return true; }
 };
 
 }  // namespace waitroom::http
