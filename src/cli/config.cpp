@@ -255,6 +255,21 @@ Setting text(std::string name, std::string group, std::string help, Access acces
   return row;
 }
 
+// Text checked by `check`, which answers what a value should be ("" when it is fine).
+template <typename Access>
+Setting checked_text(std::string name, std::string group, std::string help, std::string hint,
+                     Access access, std::function<std::string(std::string_view)> check) {
+  Setting row{std::move(name), std::move(group), std::move(help),
+              std::move(hint), ValueType::text,  false,
+              false,           nullptr,          nullptr};
+  row.set = [=](Config& config, std::string_view text, const std::string& where) {
+    if (auto expected = check(text); !expected.empty()) reject(text, where, expected);
+    access(config) = std::string(text);
+  };
+  row.show = [=](const Config& config) -> std::string { return access(config); };
+  return row;
+}
+
 template <typename Access>
 Setting path(std::string name, std::string group, std::string help, Access access) {
   Setting row{std::move(name), std::move(group), std::move(help), "PATH", ValueType::text, false,
@@ -284,6 +299,10 @@ const std::vector<Setting>& settings() {
     const std::string auth = "Identity";
     const std::string storage = "Storage";
     const std::string limits = "Limits";
+    const std::string page = "Waiting-room page";
+    auto page_text = [](std::size_t max_length) {
+      return [max_length](std::string_view text) { return web::check_page_text(text, max_length); };
+    };
     return std::vector<Setting>{
         // The engine (DESIGN.md §2); all of these may change at run time.
         count(
@@ -409,6 +428,35 @@ const std::vector<Setting>& settings() {
         count(
             "max_queued_messages", limits, "Messages queued per stream before dropping it", false,
             [](auto& c) -> auto& { return c.limits.max_queued_messages; }, 1, 1'000'000),
+
+        checked_text(
+            "service_name", page, "Name of the service, in the page's title and texts", "TEXT",
+            [](auto& c) -> auto& { return c.page.service_name; },
+            [](std::string_view text) -> std::string {
+              if (text.empty()) return "a name of 1 to 64 bytes";
+              return web::check_page_text(text, 64);
+            }),
+        checked_text(
+            "logo_url", page, "Logo shown next to the name (empty: none)", "URL",
+            [](auto& c) -> auto& { return c.page.logo_url; }, web::check_logo_url),
+        checked_text(
+            "theme_color", page, "Accent colour: buttons, progress bar, position", "#RRGGBB",
+            [](auto& c) -> auto& { return c.page.theme_color; }, web::check_colour),
+        checked_text(
+            "theme_background", page, "Background colour of the page", "#RRGGBB",
+            [](auto& c) -> auto& { return c.page.theme_background; }, web::check_colour),
+        checked_text(
+            "theme_text", page, "Text colour of the page", "#RRGGBB",
+            [](auto& c) -> auto& { return c.page.theme_text; }, web::check_colour),
+        checked_text(
+            "welcome_text", page, "Text shown under every screen of the page (empty: none)", "TEXT",
+            [](auto& c) -> auto& { return c.page.welcome_text; }, page_text(1000)),
+        checked_text(
+            "welcome_text_fr", page, "French version of welcome_text (empty: welcome_text)", "TEXT",
+            [](auto& c) -> auto& { return c.page.welcome_text_fr; }, page_text(1000)),
+        path(
+            "web_root", page, "Serve the page's files from this directory (live editing)",
+            [](auto& c) -> auto& { return c.page.web_root; }),
     };
   }();
   return table;

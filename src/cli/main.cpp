@@ -133,7 +133,9 @@ int serve(const cli::Config& config) {
                                        .signer = signer ? &*signer : nullptr},
                               .store = store,
                               .hub = hub,
-                              .metrics = metrics};
+                              .metrics = metrics,
+                              .page = config.page};
+  for (const auto& warning : web::page_warnings(context.page)) spdlog::warn("page: {}", warning);
   http::Server server(io_context, context);
   boost::asio::ip::tcp::endpoint endpoint;
   try {

@@ -72,6 +72,10 @@ Router Router::api_routes(std::string_view prefix) {
   router.add(verb::post, "/queue/admin/settings", RouteId::settings_post);
   router.add(verb::get, "/health", RouteId::health);
   router.add(verb::get, "/metrics", RouteId::metrics);
+  router.add(verb::get, "/queue/me", RouteId::me);
+  router.add(verb::get, "/assets/{}", RouteId::asset);
+  router.add(verb::get, "/", RouteId::page);
+  if (!prefix.empty()) router.add(verb::get, "", RouteId::page);  // "/_waitroom" itself
   return router;
 }
 

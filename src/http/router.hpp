@@ -31,6 +31,10 @@ enum class RouteId : std::uint8_t {
   settings_post,
   health,
   metrics,
+  // The waiting room's own page, its assets and who the caller is (src/http/web_routes.cpp).
+  me,
+  page,
+  asset,
 };
 
 struct RouteMatch {

@@ -1,0 +1,81 @@
+// The whole journey of two people on one slot (DESIGN.md §1), in two browsers: A arrives
+// first, gets the turn screen, confirms and is connected; B waits at position 1 with an
+// estimate; A's session runs out (short SESSION_DURATION, with the expiring-soon warning
+// first) and A sees the session-ended screen; B, whose tab is in the background, gets the
+// turn (the title changes), comes back, confirms and is connected; A rejoins and waits.
+// Screenshots of the turn, waiting, connected and session-ended screens are kept.
+'use strict';
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { startWaitroom } = require('../lib/waitroom');
+const { launchBrowser, newPerson, setHidden, screenshots } = require('../lib/browser');
+const {
+  waitForScreen, position, estimateSeconds, pageState, heading, expectCounts,
+} = require('../lib/page');
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startWaitroom({
+    args: ['--max-active-users', '1', '--session-duration', '8s', '--draft-duration', '60s',
+           '--expiring-soon', '4s', '--service-name', 'Lucie'],
+  });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) assert.equal(await server.stop(), 0, 'the server exits cleanly\n' + server.stderr());
+});
+
+test('two people share one slot from arrival to session end', async () => {
+  const alice = await (await newPerson(browser)).newPage();
+  await alice.goto(server.url('/'));
+  await waitForScreen(alice, 'turn');
+  assert.equal(await heading(alice), "It's your turn!");
+  assert.match(await alice.locator('#wr-turn-countdown').textContent(), /^[0-9]+:[0-5][0-9]$/);
+  assert.match(await alice.title(), /Lucie/);
+  await screenshots(alice, 'turn');
+
+  await alice.locator('#wr-enter').click();
+  await waitForScreen(alice, 'connected');
+  assert.match(await alice.locator('#wr-session-countdown').textContent(), /^0:0[0-8]$/);
+  await expectCounts(server, { waiting: 0, draft: 0, active: 1 });
+
+  const bobContext = await newPerson(browser, { hidable: true });
+  const bob = await bobContext.newPage();
+  await bob.goto(server.url('/'));
+  await waitForScreen(bob, 'waiting');
+  assert.equal(await position(bob), 1);
+  assert.ok((await estimateSeconds(bob)) > 0, 'B sees an estimate');
+  assert.match(await bob.locator('#wr-estimate').textContent(), /Estimated wait/);
+  assert.match(await bob.title(), /#1 in line/);
+  await screenshots(bob, 'waiting');
+
+  // A is warned before the end, then sees the session-ended screen.
+  await alice.locator('#wr-expiring').waitFor({ state: 'visible', timeout: 15000 });
+  await screenshots(alice, 'connected-expiring');
+  await setHidden(bob, true);  // B switches to another tab meanwhile
+  await waitForScreen(alice, 'ended', 20000);
+  assert.equal(await heading(alice), 'Your session has ended');
+  assert.match(await alice.locator('#wr-ended-text').textContent(), /time with Lucie is up/);
+  assert.ok(await alice.locator('#wr-rejoin').isVisible());
+  await screenshots(alice, 'session-ended');
+
+  // B's turn comes while the tab is in the background: the title calls for attention.
+  await waitForScreen(bob, 'turn');
+  assert.equal((await pageState(bob)).attention, true);
+  await bob.waitForFunction(() => /⏰/.test(document.title));
+  await setHidden(bob, false);
+  await bob.waitForFunction(() => document.title === "It's your turn! – Lucie");
+  await bob.locator('#wr-enter').click();
+  await waitForScreen(bob, 'connected');
+
+  // A takes a new place, behind nobody: B holds the only slot.
+  await alice.locator('#wr-rejoin').click();
+  await waitForScreen(alice, 'waiting');
+  assert.equal(await position(alice), 1);
+  await expectCounts(server, { waiting: 1, draft: 0, active: 1 });
+});
