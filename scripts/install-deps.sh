@@ -9,7 +9,14 @@ packages=(
   libtomlplusplus-dev libhiredis-dev libsqlite3-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   redis-server wrk curl ca-certificates
+  chromium
 )
+# The browser tests (test/e2e) run on node; the machine's own node is used when there is one
+# (Debian 12's nodejs 18 is older than the node 20 that playwright-core 1.65 asks for; this
+# project's machines come with node 20).
+if ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -80,7 +80,11 @@
     }
     .pill.warning { background: #92400e; }
     .pill[hidden] { display: none; }
-    .icon { font-size: 12px; }
+    .icon {
+      width: 14px; height: 14px; flex: none;
+      fill: none; stroke: currentColor; stroke-width: 1.6; stroke-linecap: round;
+    }
+    .pill { white-space: nowrap; max-width: calc(100vw - 16px); overflow: hidden; }
     .visually-hidden {
       position: absolute; width: 1px; height: 1px; overflow: hidden;
       clip: rect(0 0 0 0); white-space: nowrap;
@@ -114,10 +118,19 @@
     pill.hidden = true;
     pill.setAttribute('role', 'timer');
     pill.setAttribute('aria-label', t('label'));
-    const icon = document.createElement('span');
-    icon.className = 'icon';
+    // A clock drawn here: an emoji would depend on the fonts the visitor has.
+    const svg = 'http://www.w3.org/2000/svg';
+    const icon = document.createElementNS(svg, 'svg');
+    icon.setAttribute('class', 'icon');
+    icon.setAttribute('viewBox', '0 0 16 16');
     icon.setAttribute('aria-hidden', 'true');
-    icon.textContent = '⏱';
+    const face = document.createElementNS(svg, 'circle');
+    face.setAttribute('cx', '8');
+    face.setAttribute('cy', '8');
+    face.setAttribute('r', '6.5');
+    const hands = document.createElementNS(svg, 'path');
+    hands.setAttribute('d', 'M8 4.5V8l2.5 1.5');
+    icon.append(face, hands);
     timeText = document.createElement('span');
     timeText.className = 'time';
     warningText = document.createElement('span');
