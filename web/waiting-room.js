@@ -275,10 +275,13 @@
       elements.pausedPosition.textContent =
           state.position ? t('paused_position', { position: state.position }) : '';
     } else if (screen === 'turn') {
-      elements.turnCountdown.textContent = formatClock(remainingSeconds());
+      // Until the stream's first message tells the time left (a join answer does not).
+      elements.turnCountdown.textContent =
+          state.deadline === null ? '–' : formatClock(remainingSeconds());
     } else if (screen === 'connected') {
       elements.connectedText.textContent = t('connected_text');
-      elements.sessionCountdown.textContent = formatClock(remainingSeconds());
+      elements.sessionCountdown.textContent =
+          state.deadline === null ? '–' : formatClock(remainingSeconds());
       elements.expiring.hidden = !state.expiring;
       elements.expiring.textContent = state.expiring ? t('expiring_text') : '';
       elements.continueLink.hidden = !config.has_upstream;
@@ -384,12 +387,14 @@
         if (message.reason === 'draft_timeout') state.requeued = true;
         break;
       case 'draft':
+        if (previous !== 'draft') state.deadline = null;
         state.status = 'draft';
         setDeadline(typeof message.remaining_time === 'number' ? message.remaining_time
                                                                : message.duration);
         if (previous !== 'draft' && state.hidden) callAttention();
         break;
       case 'connected':
+        if (previous !== 'connected') state.deadline = null;
         state.status = 'connected';
         state.requeued = false;
         setDeadline(typeof message.remaining_time === 'number' ? message.remaining_time

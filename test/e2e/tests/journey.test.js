@@ -35,13 +35,15 @@ test('two people share one slot from arrival to session end', async () => {
   await alice.goto(server.url('/'));
   await waitForScreen(alice, 'turn');
   assert.equal(await heading(alice), "It's your turn!");
-  assert.match(await alice.locator('#wr-turn-countdown').textContent(), /^[0-9]+:[0-5][0-9]$/);
+  await alice.waitForFunction(
+      () => /^[0-9]+:[0-5][0-9]$/.test(document.getElementById('wr-turn-countdown').textContent));
   assert.match(await alice.title(), /Lucie/);
   await screenshots(alice, 'turn');
 
   await alice.locator('#wr-enter').click();
   await waitForScreen(alice, 'connected');
-  assert.match(await alice.locator('#wr-session-countdown').textContent(), /^0:0[0-8]$/);
+  await alice.waitForFunction(
+      () => /^0:0[0-8]$/.test(document.getElementById('wr-session-countdown').textContent));
   await expectCounts(server, { waiting: 0, draft: 0, active: 1 });
 
   const bobContext = await newPerson(browser, { hidable: true });
