@@ -7,14 +7,13 @@ packages=(
   build-essential cmake ninja-build pkg-config git clang-format
   libboost-dev libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   libtomlplusplus-dev libhiredis-dev libsqlite3-dev
+  chromium
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   redis-server wrk curl ca-certificates
-  chromium
 )
-# The browser tests (test/e2e) run on node; the machine's own node is used when there is one
-# (Debian 12's nodejs 18 is older than the node 20 that playwright-core 1.65 asks for; this
-# project's machines come with node 20).
-if ! command -v node >/dev/null 2>&1; then
+# The gate's tests run an express + socket.io app (test/upstream); Debian's node only when
+# there is no node already (this kind of machine ships node 20).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)
 fi
 

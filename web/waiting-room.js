@@ -265,7 +265,8 @@
       elements.estimate.textContent = seconds === null ? '' : estimateText(seconds);
       elements.estimate.dataset.seconds = seconds === null ? '' : String(Math.ceil(seconds));
       const first = Math.max(state.firstPosition || 1, state.position || 1);
-      const done = state.position ? Math.round(100 * (first - state.position + 1) / (first + 1)) : 0;
+      const done =
+          state.position ? Math.round((100 * (first - state.position + 1)) / (first + 1)) : 0;
       elements.progress.setAttribute('aria-valuenow', String(done));
       elements.progressBar.style.width = done + '%';
       elements.notice.hidden = !state.requeued;
@@ -753,7 +754,9 @@
   setInterval(checkPaused, PAUSE_CHECK_MS);
 
   // For tests and debugging: the page's state, read-only.
-  window.waitroomPage = Object.freeze({ state: () => Object.assign({}, state, { mode: stream.mode }) });
+  window.waitroomPage = Object.freeze({
+    state: () => Object.assign({}, state, { mode: stream.mode }),
+  });
 
   if (lang !== config.lang) applyLanguage();
   else elements.lang.lang = lang === 'fr' ? 'en' : 'fr';

@@ -133,10 +133,10 @@ int serve(const cli::Config& config) {
                                        .signer = signer ? &*signer : nullptr},
                               .store = store,
                               .hub = hub,
-                              .metrics = metrics,
-                              .page = config.page};
-  for (const auto& warning : web::page_warnings(context.page)) spdlog::warn("page: {}", warning);
+                              .metrics = metrics};
   http::Server server(io_context, context);
+  context.page = config.page;  // the waiting-room page's settings
+  for (const auto& warning : web::page_warnings(context.page)) spdlog::warn("page: {}", warning);
   boost::asio::ip::tcp::endpoint endpoint;
   try {
     endpoint = server.listen(config.host, config.port);

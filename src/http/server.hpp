@@ -36,7 +36,7 @@ struct ServerContext {
   store::Store& store;
   Hub& hub;
   ServerMetrics& metrics;
-  web::PageOptions page;  // the waiting-room page's settings and prefix
+  web::PageOptions page{};  // the waiting-room page's settings and prefix
   Router router = Router::api_routes();
   std::atomic<std::size_t> connections{0};
 };

@@ -9,7 +9,7 @@
 #include <boost/beast/http/field.hpp>
 
 #include "http/api.hpp"
-#include "http/identity.hpp"
+#include "http/auth.hpp"
 #include "http/json_messages.hpp"
 #include "web/assets.hpp"
 #include "web/pages.hpp"
@@ -23,6 +23,28 @@ using boost::asio::awaitable;
 namespace {
 
 constexpr std::size_t kMaxAssetName = 64;
+
+// Who the caller is, without a user id in the path: the user id of a valid ticket cookie,
+// and the Actor that cookie makes of the caller (it acts on that id's record of the
+// generation the ticket names). A bearer token is not an identity here: behind the gate,
+// Authorization belongs to the upstream. This is the one place to ask; the gate's identity
+// resolution (the trusted user header, then this cookie) takes its place when both meet.
+struct Caller {
+  std::string user_id;
+  store::Actor actor;
+};
+
+std::optional<Caller> caller_of(const ServerContext& context, const Request& request) {
+  if (context.auth.signer == nullptr) return std::nullopt;  // open mode issues no tickets
+  const auto ticket = find_cookie(request[beast_http::field::cookie], "waitroom_ticket");
+  if (ticket.empty()) return std::nullopt;
+  auto claims = context.auth.signer->verify(ticket);
+  if (!claims) return std::nullopt;
+  Caller caller{std::move(claims->user_id), store::Actor{}};
+  caller.actor.generations[1] = claims->generation;
+  caller.actor.has_credentials = true;
+  return caller;
+}
 
 // Asset names are file names from web/: letters, digits, '.', '_' and '-', not starting
 // with a dot. Anything else (an escape, a slash) names no asset.
@@ -114,14 +136,17 @@ awaitable<Response> me_response(ServerContext& context, const Request& request) 
   const auto metrics = co_await context.store.metrics();
   std::string body;
   body.reserve(256);
-  const auto identity = identify_caller(context, request);
+  const auto caller = caller_of(context, request);
   std::optional<store::Viewed> viewed;
-  if (identity) {
-    viewed = co_await context.store.find(identity->user_id);
-    if (!identity->owns(viewed->view)) viewed.reset();
+  if (caller) {
+    viewed = co_await context.store.find(caller->user_id);
+    // A record re-created since the ticket was issued (the id was forgotten and taken
+    // again) is someone else's.
+    const auto generation = viewed->view ? std::optional(viewed->view->generation) : std::nullopt;
+    if (!caller->actor.may_act_on(generation)) viewed.reset();
   }
   if (viewed) {
-    append_status_body(body, identity->user_id, viewed->view, viewed->now);
+    append_status_body(body, caller->user_id, viewed->view, viewed->now);
     body.pop_back();  // the closing brace: more fields follow
   } else {
     body = "{\"user_id\":null";

@@ -2,6 +2,8 @@
 //   GET {prefix}/               the waiting-room page (HTML, in the caller's language)
 //   GET {prefix}/assets/{name}  the page's script and styles, overlay.js, theme.css
 //   GET {prefix}/queue/me       who the caller is and where they stand (JSON)
+// All three answer anyone: the page and its files are public, and "me" tells a caller only
+// about the place their own ticket cookie names.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

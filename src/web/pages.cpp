@@ -268,21 +268,4 @@ std::string check_page_text(std::string_view value, std::size_t max_length) {
   return {};
 }
 
-std::string check_prefix(std::string_view value) {
-  const std::string expected =
-      "empty or a path such as /_waitroom: a / followed by letters, digits and . _ ~ - /, "
-      "not ending with /, at most 64 characters";
-  if (value.empty()) return {};
-  if (value.size() > 64 || value.front() != '/' || value.back() == '/' ||
-      value.find("//") != std::string_view::npos) {
-    return expected;
-  }
-  for (char c : value) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '~' || c == '-' || c == '/';
-    if (!ok) return expected;
-  }
-  return {};
-}
-
 }  // namespace waitroom::web

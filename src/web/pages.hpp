@@ -58,7 +58,6 @@ std::vector<std::string> page_warnings(const PageOptions& options);
 std::string check_colour(std::string_view value);
 std::string check_logo_url(std::string_view value);
 std::string check_page_text(std::string_view value, std::size_t max_length);
-std::string check_prefix(std::string_view value);
 
 // Escapes text for HTML element content and quoted attribute values.
 std::string escape_html(std::string_view text);

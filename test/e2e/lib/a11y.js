@@ -70,8 +70,9 @@ async function accessibilityProblems(page) {
     // Contrast of every visible element that draws text of its own.
     const parse = (colour) => {
       const match = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)/.exec(colour);
-      return match ? { r: +match[1], g: +match[2], b: +match[3], a: match[4] === undefined ? 1 : +match[4] }
-                   : null;
+      if (!match) return null;
+      const alpha = match[4] === undefined ? 1 : +match[4];
+      return { r: +match[1], g: +match[2], b: +match[3], a: alpha };
     };
     const luminance = ({ r, g, b }) => {
       const linear = (c) => {

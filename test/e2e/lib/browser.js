@@ -30,6 +30,9 @@ const ARTIFACTS = process.env.WAITROOM_ARTIFACTS ||
     path.resolve(__dirname, '..', '..', '..', 'test-artifacts', 'e2e');
 
 async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: scripts/install-deps.sh installs Debian's chromium`);
+  }
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,

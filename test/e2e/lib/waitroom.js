@@ -33,7 +33,8 @@ async function startWaitroom({ args = [], env = {} } = {}) {
   child.stderr.on('data', (chunk) => {
     stderr = (stderr + chunk).slice(-STDERR_KEEP);
   });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise(
+      (resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 
   const origin = await new Promise((resolve, reject) => {
     let stdout = '';

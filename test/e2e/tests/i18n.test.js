@@ -3,32 +3,20 @@
 // in place (and is remembered by the browser).
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { startWaitroom } = require('../lib/waitroom');
-const { launchBrowser, newPerson, screenshots } = require('../lib/browser');
+const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { newPerson, screenshots } = require('../lib/browser');
 const { waitForScreen, heading } = require('../lib/page');
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startWaitroom({
-    args: ['--max-active-users', '1', '--session-duration', '10m', '--service-name', 'Lucie',
-           '--welcome-text', 'A public AI model.', '--welcome-text-fr', 'Un modèle d\'IA public.'],
-  });
-  browser = await launchBrowser();
-  await server.join('holder');  // everyone else waits
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) assert.equal(await server.stop(), 0, 'the server exits cleanly\n' + server.stderr());
-});
+const scenario = useWaitroomAndBrowser([
+  '--max-active-users', '1', '--session-duration', '10m', '--service-name', 'Lucie',
+  '--welcome-text', 'A public AI model.', '--welcome-text-fr', 'Un modèle d\'IA public.'
+], { setup: ({ server }) => server.join('holder') });  // everyone else waits
 
 test('a French browser gets the page in French', async () => {
-  const page = await (await newPerson(browser, { locale: 'fr-FR' })).newPage();
-  await page.goto(server.url('/'));
+  const page = await (await newPerson(scenario.browser, { locale: 'fr-FR' })).newPage();
+  await page.goto(scenario.server.url('/'));
   await waitForScreen(page, 'waiting');
   assert.equal(await page.getAttribute('html', 'lang'), 'fr');
   assert.equal(await heading(page), "Vous êtes dans la file d'attente");
@@ -50,8 +38,8 @@ test('a French browser gets the page in French', async () => {
 });
 
 test('an English browser gets the page in English', async () => {
-  const page = await (await newPerson(browser, { locale: 'en-GB' })).newPage();
-  await page.goto(server.url('/'));
+  const page = await (await newPerson(scenario.browser, { locale: 'en-GB' })).newPage();
+  await page.goto(scenario.server.url('/'));
   await waitForScreen(page, 'waiting');
   assert.equal(await page.getAttribute('html', 'lang'), 'en');
   assert.equal(await heading(page), 'You are in the queue');
@@ -62,7 +50,8 @@ test('an English browser gets the page in English', async () => {
 test('the server chooses by weight among the accepted languages', async () => {
   for (const [header, lang] of [['de-DE,fr;q=0.6,en;q=0.5', 'fr'], ['de, en;q=0.7, fr;q=0.3', 'en'],
                                 ['es', 'en']]) {
-    const answer = await server.api('GET', '/', { headers: { 'Accept-Language': header } });
+    const headers = { 'Accept-Language': header };
+    const answer = await scenario.server.api('GET', '/', { headers });
     assert.equal(answer.status, 200);
     assert.match(answer.text, new RegExp(`<html lang="${lang}">`), header);
   }

@@ -6,33 +6,22 @@
 // Screenshots of the turn, waiting, connected and session-ended screens are kept.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { startWaitroom } = require('../lib/waitroom');
-const { launchBrowser, newPerson, setHidden, screenshots } = require('../lib/browser');
+const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { newPerson, setHidden, screenshots } = require('../lib/browser');
 const {
   waitForScreen, position, estimateSeconds, pageState, heading, expectCounts,
 } = require('../lib/page');
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startWaitroom({
-    args: ['--max-active-users', '1', '--session-duration', '8s', '--draft-duration', '60s',
-           '--expiring-soon', '4s', '--service-name', 'Lucie'],
-  });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) assert.equal(await server.stop(), 0, 'the server exits cleanly\n' + server.stderr());
-});
+const scenario = useWaitroomAndBrowser([
+  '--max-active-users', '1', '--session-duration', '8s', '--draft-duration', '60s',
+  '--expiring-soon', '4s', '--service-name', 'Lucie'
+]);
 
 test('two people share one slot from arrival to session end', async () => {
-  const alice = await (await newPerson(browser)).newPage();
-  await alice.goto(server.url('/'));
+  const alice = await (await newPerson(scenario.browser)).newPage();
+  await alice.goto(scenario.server.url('/'));
   await waitForScreen(alice, 'turn');
   assert.equal(await heading(alice), "It's your turn!");
   await alice.waitForFunction(
@@ -44,11 +33,11 @@ test('two people share one slot from arrival to session end', async () => {
   await waitForScreen(alice, 'connected');
   await alice.waitForFunction(
       () => /^0:0[0-8]$/.test(document.getElementById('wr-session-countdown').textContent));
-  await expectCounts(server, { waiting: 0, draft: 0, active: 1 });
+  await expectCounts(scenario.server, { waiting: 0, draft: 0, active: 1 });
 
-  const bobContext = await newPerson(browser, { hidable: true });
+  const bobContext = await newPerson(scenario.browser, { hidable: true });
   const bob = await bobContext.newPage();
-  await bob.goto(server.url('/'));
+  await bob.goto(scenario.server.url('/'));
   await waitForScreen(bob, 'waiting');
   assert.equal(await position(bob), 1);
   assert.ok((await estimateSeconds(bob)) > 0, 'B sees an estimate');
@@ -79,5 +68,5 @@ test('two people share one slot from arrival to session end', async () => {
   await alice.locator('#wr-rejoin').click();
   await waitForScreen(alice, 'waiting');
   assert.equal(await position(alice), 1);
-  await expectCounts(server, { waiting: 1, draft: 0, active: 1 });
+  await expectCounts(scenario.server, { waiting: 1, draft: 0, active: 1 });
 });

@@ -5,30 +5,19 @@
 // of lib/a11y.js.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { startWaitroom } = require('../lib/waitroom');
-const { launchBrowser, newPerson } = require('../lib/browser');
+const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { newPerson } = require('../lib/browser');
 const { waitForScreen } = require('../lib/page');
 const { accessibilityProblems } = require('../lib/a11y');
 
-let server;
-let browser;
+const scenario = useWaitroomAndBrowser([
+  '--max-active-users', '1', '--session-duration', '10m', '--logo-url', '/assets/favicon.svg'
+]);
 
-before(async () => {
-  server = await startWaitroom({
-    args: ['--max-active-users', '1', '--session-duration', '10m', '--logo-url',
-           '/assets/favicon.svg'],
-  });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) assert.equal(await server.stop(), 0, 'the server exits cleanly\n' + server.stderr());
-});
-
-const focusedId = (page) => page.evaluate(() => document.activeElement && document.activeElement.id);
+const focusedId = (page) =>
+  page.evaluate(() => document.activeElement && document.activeElement.id);
 
 // Presses Tab until the element `id` has the focus (at most 12 presses).
 async function tabTo(page, id) {
@@ -45,8 +34,8 @@ async function expectAccessible(page, what) {
 }
 
 test('a keyboard alone confirms, leaves and rejoins', async () => {
-  const page = await (await newPerson(browser)).newPage();
-  await page.goto(server.url('/'));
+  const page = await (await newPerson(scenario.browser)).newPage();
+  await page.goto(scenario.server.url('/'));
   await waitForScreen(page, 'turn');
   assert.equal(await focusedId(page), 'wr-enter', 'the turn screen focuses its button');
   await expectAccessible(page, 'turn screen');
@@ -71,10 +60,11 @@ test('a keyboard alone confirms, leaves and rejoins', async () => {
 });
 
 test('the waiting screen is accessible on a desktop and a phone', async () => {
-  await server.join('someone-else');  // the slot is now taken (by the previous test or this)
+  // The slot is taken (by the previous test's user, or by this one).
+  await scenario.server.join('someone-else');
   for (const phone of [false, true]) {
-    const page = await (await newPerson(browser, { phone })).newPage();
-    await page.goto(server.url('/'));
+    const page = await (await newPerson(scenario.browser, { phone })).newPage();
+    await page.goto(scenario.server.url('/'));
     await waitForScreen(page, 'waiting');
     await expectAccessible(page, `waiting screen (${phone ? 'phone' : 'desktop'})`);
     const live = await page.locator('#wr-position').getAttribute('aria-live');

@@ -8,14 +8,11 @@
 // heartbeat, so the session goes idle, and it reloads once the tab is visible again.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { startWaitroom } = require('../lib/waitroom');
-const { launchBrowser, newPerson, setHidden, screenshots } = require('../lib/browser');
+const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { newPerson, setHidden, screenshots } = require('../lib/browser');
 const { waitForScreen, pageState, openWaitingRoom } = require('../lib/page');
-
-let server;
-let browser;
 
 const HOST_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Host app</title>
@@ -23,28 +20,20 @@ const HOST_PAGE = `<!doctype html>
 <body><h1>Host app</h1><p>The upstream's own page.</p>
 <script src="/_waitroom/assets/overlay.js" defer></script></body></html>`;
 
-before(async () => {
-  server = await startWaitroom({
-    args: ['--max-active-users', '1', '--session-duration', '9s', '--draft-duration', '60s',
-           '--expiring-soon', '4s', '--idle-timeout', '3s'],
-  });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) assert.equal(await server.stop(), 0, 'the server exits cleanly\n' + server.stderr());
-});
+const scenario = useWaitroomAndBrowser([
+  '--max-active-users', '1', '--session-duration', '9s', '--draft-duration', '60s',
+  '--expiring-soon', '4s', '--idle-timeout', '3s'
+]);
 
 // A context in which /app/ is the upstream's page and /_waitroom/* reaches the waiting room.
 async function gatedPerson() {
-  const context = await newPerson(browser, { hidable: true });
+  const context = await newPerson(scenario.browser, { hidable: true });
   const counts = { hostLoads: 0, heartbeats: 0 };
-  await context.route(server.url('/app/'), (route) => {
+  await context.route(scenario.server.url('/app/'), (route) => {
     counts.hostLoads += 1;
     return route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: HOST_PAGE });
   });
-  await context.route(server.url('/_waitroom/**'), (route) =>
+  await context.route(scenario.server.url('/_waitroom/**'), (route) =>
     route.continue({ url: route.request().url().replace('/_waitroom/', '/') }));
   context.on('request', (request) => {
     if (request.url().includes('/_waitroom/queue/heartbeat/')) counts.heartbeats += 1;
@@ -58,7 +47,7 @@ async function gatedPerson() {
 
 // Enters through the waiting-room page; answers the user id.
 async function enter(page) {
-  await openWaitingRoom(page, server.url('/'));
+  await openWaitingRoom(page, scenario.server.url('/'));
   const screen = await page.evaluate(() => document.body.dataset.screen);
   if (screen !== 'turn') {
     await waitForScreen(page, 'ended');
@@ -84,7 +73,7 @@ test('time left, heartbeats, the warning, and a reload at the end', async () => 
   const page = await context.newPage();
   await enter(page);
 
-  await page.goto(server.url('/app/'));
+  await page.goto(scenario.server.url('/app/'));
   const pill = page.locator('waitroom-overlay .pill');
   await pill.waitFor({ state: 'visible' });
   assert.equal(await page.evaluate(() => window.waitroomOverlay.prefix), '/_waitroom');
@@ -121,7 +110,7 @@ test('no heartbeat from a background tab, and a reload when it comes back', asyn
   const { context, counts } = await gatedPerson();
   const page = await context.newPage();
   const userId = await enter(page);
-  await page.goto(server.url('/app/'));
+  await page.goto(scenario.server.url('/app/'));
   await page.locator('waitroom-overlay .pill').waitFor({ state: 'visible' });
   await setHidden(page, true);
   const beatsWhenHidden = counts.heartbeats;
@@ -129,7 +118,7 @@ test('no heartbeat from a background tab, and a reload when it comes back', asyn
   // Without heartbeats the session goes idle (3 s): wait until the server says so.
   const deadline = Date.now() + 20000;
   for (;;) {
-    const users = (await server.admin('GET', '/queue/get_users')).json;
+    const users = (await scenario.server.admin('GET', '/queue/get_users')).json;
     if (!users.active_users.includes(userId)) break;
     assert.ok(Date.now() < deadline, 'the hidden tab kept the session alive');
     await new Promise((resolve) => setTimeout(resolve, 200));  // bounded poll of the server

@@ -4,36 +4,25 @@
 // leaves; both tabs follow.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { startWaitroom } = require('../lib/waitroom');
-const { launchBrowser, newPerson } = require('../lib/browser');
+const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { newPerson } = require('../lib/browser');
 const {
   waitForScreen, position, waitForPosition, estimateSeconds, pageState, expectCounts,
 } = require('../lib/page');
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startWaitroom({
-    args: ['--max-active-users', '1', '--session-duration', '10m', '--draft-duration', '10m'],
-  });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) assert.equal(await server.stop(), 0, 'the server exits cleanly\n' + server.stderr());
-});
+const scenario = useWaitroomAndBrowser([
+  '--max-active-users', '1', '--session-duration', '10m', '--draft-duration', '10m'
+]);
 
 test('refresh and a second tab keep one place, which moves up live', async () => {
-  await server.join('holder');  // takes the slot (a draft)
-  const aheadTicket = await server.join('ahead');  // position 1
+  await scenario.server.join('holder');  // takes the slot (a draft)
+  const aheadTicket = await scenario.server.join('ahead');  // position 1
 
-  const context = await newPerson(browser);
+  const context = await newPerson(scenario.browser);
   const tab = await context.newPage();
-  await tab.goto(server.url('/'));
+  await tab.goto(scenario.server.url('/'));
   await waitForScreen(tab, 'waiting');
   assert.equal(await position(tab), 2);
   const { userId } = await pageState(tab);
@@ -47,18 +36,18 @@ test('refresh and a second tab keep one place, which moves up live', async () =>
   assert.equal((await pageState(tab)).userId, userId);
 
   const second = await context.newPage();
-  await second.goto(server.url('/'));
+  await second.goto(scenario.server.url('/'));
   await waitForScreen(second, 'waiting');
   assert.equal(await position(second), 2, 'a second tab shows the same place');
   assert.equal((await pageState(second)).userId, userId);
-  await expectCounts(server, { waiting: 2, draft: 1, active: 0 });
+  await expectCounts(scenario.server, { waiting: 2, draft: 1, active: 0 });
 
   // Someone ahead leaves: both tabs move up without a reload.
-  const left = await server.api('POST', '/queue/leave/ahead', { token: aheadTicket });
+  const left = await scenario.server.api('POST', '/queue/leave/ahead', { token: aheadTicket });
   assert.equal(left.status, 200);
   await waitForPosition(tab, 1);
   await waitForPosition(second, 1);
   assert.ok((await estimateSeconds(tab)) < estimateAt2, 'the estimate went down');
   assert.equal((await pageState(tab)).mode, 'stream');
-  await expectCounts(server, { waiting: 1, draft: 1, active: 0 });
+  await expectCounts(scenario.server, { waiting: 1, draft: 1, active: 0 });
 });

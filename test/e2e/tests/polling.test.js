@@ -3,30 +3,21 @@
 // sees its position move, gets its turn and enters.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { startWaitroom } = require('../lib/waitroom');
-const { launchBrowser, newPerson } = require('../lib/browser');
+const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { newPerson } = require('../lib/browser');
 const { waitForScreen, position, waitForPosition, pageState } = require('../lib/page');
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startWaitroom({ args: ['--max-active-users', '1', '--session-duration', '10m'] });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) assert.equal(await server.stop(), 0, 'the server exits cleanly\n' + server.stderr());
-});
+const scenario = useWaitroomAndBrowser([
+  '--max-active-users', '1', '--session-duration', '10m'
+]);
 
 test('without an event stream the page polls and still follows the queue', async () => {
-  const holderTicket = await server.join('holder');
-  const aheadTicket = await server.join('ahead');
+  const holderTicket = await scenario.server.join('holder');
+  const aheadTicket = await scenario.server.join('ahead');
 
-  const context = await newPerson(browser);
+  const context = await newPerson(scenario.browser);
   let streamAttempts = 0;
   let polls = 0;
   await context.route('**/queue/events/**', (route) => {
@@ -37,7 +28,7 @@ test('without an event stream the page polls and still follows the queue', async
     if (request.url().includes('/queue/status/')) polls += 1;
   });
   const page = await context.newPage();
-  await page.goto(server.url('/'));
+  await page.goto(scenario.server.url('/'));
   await waitForScreen(page, 'waiting');
   await page.waitForFunction(() => document.getElementById('wr-live').dataset.mode === 'poll');
   assert.ok(streamAttempts >= 1, 'the page tried the stream first');
@@ -45,9 +36,9 @@ test('without an event stream the page polls and still follows the queue', async
   assert.equal((await pageState(page)).mode, 'poll');
   assert.equal(await page.locator('#wr-live').textContent(), 'Updates every few seconds');
 
-  await server.api('POST', '/queue/leave/ahead', { token: aheadTicket });
+  await scenario.server.api('POST', '/queue/leave/ahead', { token: aheadTicket });
   await waitForPosition(page, 1);
-  await server.api('POST', '/queue/leave/holder', { token: holderTicket });
+  await scenario.server.api('POST', '/queue/leave/holder', { token: holderTicket });
   await waitForScreen(page, 'turn');
   await page.locator('#wr-enter').click();
   await waitForScreen(page, 'connected');
