@@ -24,7 +24,7 @@
   const POLL_INTERVAL_MS = 3000;
   const STREAM_RETRY_MS = 60000;   // while polling, try the event stream again this often
   const STREAM_STALL_MS = 10000;   // a stream that stays broken this long gives way to polling
-  const PAUSE_CHECK_MS = 10000;    // how often a waiting page re-reads the admission switch
+  const WAITING_CHECK_MS = 10000;  // how often a waiting page re-reads its place and the switch
   const REQUEST_TIMEOUT_MS = 10000;
   const RETRY_DELAYS_MS = [1000, 2000, 5000, 10000, 20000, 30000];
 
@@ -308,11 +308,27 @@
 
   // ---- attention when the turn comes in a background tab ----
 
-  function beep() {
+  // Browsers let a page play sound only after the person interacted with it, so the audio
+  // context is made (and so allowed) at the first click or key press, if there is one.
+  let audio = null;
+
+  function audioContext() {
     const AudioContext = window.AudioContext || window.webkitAudioContext;
-    if (!AudioContext) return;
+    if (!audio && AudioContext) {
+      try { audio = new AudioContext(); } catch (e) { audio = null; }
+    }
+    if (audio && audio.state === 'suspended') audio.resume().catch(() => {});
+    return audio;
+  }
+
+  for (const type of ['pointerdown', 'keydown']) {
+    document.addEventListener(type, audioContext, { once: true, capture: true });
+  }
+
+  function beep() {
     try {
-      const audio = new AudioContext();
+      const audio = audioContext();
+      if (!audio) return;
       const start = audio.currentTime + 0.05;
       // Two short rising tones; the envelope avoids clicks.
       [[660, 0], [880, 0.22]].forEach(([frequency, offset]) => {
@@ -327,7 +343,6 @@
         oscillator.start(start + offset);
         oscillator.stop(start + offset + 0.2);
       });
-      setTimeout(() => audio.close().catch(() => {}), 1000);
     } catch (e) { /* no sound: the title and the notification remain */ }
   }
 
@@ -398,6 +413,8 @@
         if (previous !== 'connected') state.deadline = null;
         state.status = 'connected';
         state.requeued = false;
+        // Confirmed, here or in another tab: behind the gate, go to the service.
+        if (previous === 'draft' && config.has_upstream) enterService();
         setDeadline(typeof message.remaining_time === 'number' ? message.remaining_time
                                                                : message.session_duration);
         break;
@@ -488,16 +505,18 @@
   }
 
   function startPolling() {
-    if (stream.pollTimer !== null) return;
-    stream.mode = 'poll';
-    const poll = async () => {
-      try {
-        const answer = await request('GET', userPath('status'));
-        if (answer.status === 200 && answer.body) apply(answer.body);
-      } catch (e) { /* the next poll tries again */ }
-    };
-    poll();
-    stream.pollTimer = setInterval(poll, POLL_INTERVAL_MS);
+    if (stream.pollTimer === null) {
+      stream.mode = 'poll';
+      const poll = async () => {
+        try {
+          const answer = await request('GET', userPath('status'));
+          if (answer.status === 200 && answer.body) apply(answer.body);
+        } catch (e) { /* the next poll tries again */ }
+      };
+      poll();
+      stream.pollTimer = setInterval(poll, POLL_INTERVAL_MS);
+    }
+    // Whether polling just started or a retried stream failed again: next try in a while.
     clearTimeout(stream.retryTimer);
     stream.retryTimer = setTimeout(() => {
       stream.retryTimer = null;
@@ -593,8 +612,7 @@
     elements.enter.disabled = false;
     if (answer && answer.status === 200 && answer.body) {
       if (config.has_upstream) {
-        // Behind the gate the same URL now reaches the service.
-        location.reload();
+        enterService();
         return;
       }
       stopAttention();
@@ -609,6 +627,19 @@
     }
     elements.turnError.textContent = t('confirm_failed');
     elements.turnError.hidden = false;
+  }
+
+  // Behind the gate, the URL the browser asked for now reaches the service; the waiting
+  // room's own URL leads to the service's home page.
+  let entering = false;
+
+  function enterService() {
+    if (entering) return;
+    entering = true;
+    stopUpdates();
+    const own = location.pathname === prefix + '/' || location.pathname === prefix;
+    if (own) location.assign('/');
+    else location.reload();
   }
 
   async function refresh() {
@@ -706,14 +737,18 @@
     startHeartbeats();
   }
 
-  // Re-reads the admission switch (the stream does not carry it) while the user waits.
-  async function checkPaused() {
+  // While the user waits, re-reads the admission switch (the stream does not carry it) and
+  // the estimate, which the server refines as slots free up even when the position stays.
+  async function checkWaiting() {
     if (state.status !== 'waiting') return;
     try {
       const answer = await request('GET', '/queue/me');
-      if (answer.status === 200 && answer.body && typeof answer.body.paused === 'boolean' &&
-          answer.body.paused !== state.paused) {
-        state.paused = answer.body.paused;
+      const body = answer.body;
+      if (answer.status !== 200 || !body) return;
+      if (body.user_id === state.userId && body.status === 'waiting') {
+        apply(body);
+      } else if (typeof body.paused === 'boolean' && body.paused !== state.paused) {
+        state.paused = body.paused;
         render();
       }
     } catch (e) { /* next check */ }
@@ -751,7 +786,7 @@
       render();
     }
   }, 1000);
-  setInterval(checkPaused, PAUSE_CHECK_MS);
+  setInterval(checkWaiting, WAITING_CHECK_MS);
 
   // For tests and debugging: the page's state, read-only.
   window.waitroomPage = Object.freeze({

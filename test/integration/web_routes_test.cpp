@@ -1,9 +1,11 @@
 // Checks the waiting room's browser-facing routes on the real server: the page (HTML, the
 // language of Accept-Language, the settings given as flags, its security headers), the
 // assets (content types, ETag and 304, a year of cache only for the versioned URL, 404 JSON
-// for anything else), and GET /queue/me, which answers who the ticket cookie says the caller
+// for anything else; --web-root serves edited files from disk, never cached), and GET
+// /queue/me, which answers who the ticket cookie says the caller
 // is, nothing for a bearer token or a forged, missing or outdated ticket, and the admission
 // switch.
+#include <fstream>
 #include <regex>
 
 #include "harness/waitroom_fixture.hpp"
@@ -78,6 +80,27 @@ TEST_F(WebRoutesTest, AssetsAreCachedByVersionAndRevalidatedOtherwise) {
     EXPECT_EQ(missing.status, 404) << path << ": " << missing.describe();
     EXPECT_EQ(missing.json()["detail"], "not found") << path;
   }
+}
+
+TEST_F(WebRoutesTest, WebRootServesTheFilesOnDisk) {
+  TempDir web_root("waitroom-web-root");
+  std::ofstream(web_root.path() / "waiting-room.css") << "body { color: #123456; }\n";
+  std::ofstream(web_root.path() / "waiting-room.html") << "<p>{{service_name}} edited</p>\n";
+  WAITROOM_START_SERVER({"--web-root", web_root.path().string(), "--service-name", "Lucie"});
+  const auto page = client().get("/");
+  EXPECT_EQ(page.body, "<p>Lucie edited</p>\n");
+  const auto css = client().get("/assets/waiting-room.css");
+  ASSERT_EQ(css.status, 200) << css.describe();
+  EXPECT_EQ(css.body, "body { color: #123456; }\n");
+  // Even its versioned URL is revalidated: the file may change at any moment.
+  const auto etag = css.header("ETag");
+  ASSERT_TRUE(etag);
+  const auto versioned =
+      client().get("/assets/waiting-room.css?v=" + etag->substr(1, etag->size() - 2));
+  EXPECT_EQ(versioned.header("Cache-Control"), "no-cache");
+  // A file missing from the directory: the embedded copy.
+  const auto script = client().get("/assets/overlay.js");
+  EXPECT_NE(script.body.find("waitroomOverlay"), std::string::npos);
 }
 
 TEST_F(WebRoutesTest, MeAnswersWhoTheTicketSays) {

@@ -2,7 +2,8 @@
 // first, gets the turn screen, confirms and is connected; B waits at position 1 with an
 // estimate; A's session runs out (short SESSION_DURATION, with the expiring-soon warning
 // first) and A sees the session-ended screen; B, whose tab is in the background, gets the
-// turn (the title changes), comes back, confirms and is connected; A rejoins and waits.
+// turn (the title changes), comes back, confirms and is connected; A, whose reload still shows
+// the session-ended screen, rejoins and waits.
 // Screenshots of the turn, waiting, connected and session-ended screens are kept.
 'use strict';
 
@@ -54,6 +55,10 @@ test('two people share one slot from arrival to session end', async () => {
   assert.match(await alice.locator('#wr-ended-text').textContent(), /time with Lucie is up/);
   assert.ok(await alice.locator('#wr-rejoin').isVisible());
   await screenshots(alice, 'session-ended');
+  // A reload keeps the session-ended screen: nobody is put back in the queue unasked.
+  await alice.reload();
+  await waitForScreen(alice, 'ended');
+  assert.equal(await heading(alice), 'Your session has ended');
 
   // B's turn comes while the tab is in the background: the title calls for attention.
   await waitForScreen(bob, 'turn');
