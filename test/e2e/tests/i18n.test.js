@@ -1,6 +1,7 @@
 // French and English: the server picks the page's language from Accept-Language (the
 // browser's locale), dynamic texts follow it, and the switch in the page changes language
-// in place (and is remembered by the browser).
+// in place (and is remembered by the browser). The page is customised here (name, logo,
+// colour, welcome text in both languages), and its screenshot shows it.
 'use strict';
 
 const { test } = require('node:test');
@@ -11,7 +12,8 @@ const { waitForScreen, heading } = require('../lib/page');
 
 const scenario = useWaitroomAndBrowser([
   '--max-active-users', '1', '--session-duration', '10m', '--service-name', 'Lucie',
-  '--welcome-text', 'A public AI model.', '--welcome-text-fr', 'Un modèle d\'IA public.'
+  '--welcome-text', 'A public AI model.', '--welcome-text-fr', 'Un modèle d\'IA public.',
+  '--theme-color', '#0a7d55', '--logo-url', '/assets/favicon.svg'
 ], { setup: ({ server }) => server.join('holder') });  // everyone else waits
 
 test('a French browser gets the page in French', async () => {
@@ -24,6 +26,10 @@ test('a French browser gets the page in French', async () => {
   assert.equal(await page.locator('#wr-position-label').textContent(), 'Votre place dans la file');
   assert.equal(await page.locator('#wr-welcome').textContent(), "Un modèle d'IA public.");
   assert.match(await page.title(), /dans la file – Lucie$/);
+  assert.equal(await page.locator('img.logo').getAttribute('alt'), '');
+  assert.equal(await page.locator('#wr-enter, .progress-bar').first()
+                   .evaluate((element) => getComputedStyle(element).backgroundColor),
+               'rgb(10, 125, 85)');
   await screenshots(page, 'waiting-fr');
 
   // The switch: English in place, and kept on the next load.

@@ -28,7 +28,7 @@ test('refresh and a second tab keep one place, which moves up live', async () =>
   const { userId } = await pageState(tab);
   assert.match(userId, /^w-[A-Za-z0-9]{22}$/);
   const estimateAt2 = await estimateSeconds(tab);
-  assert.match(await tab.locator('#wr-estimate').textContent(), /about \d+ minutes/);
+  assert.match(await tab.locator('#wr-estimate').textContent(), /about \d+\sminutes/);
 
   await tab.reload();
   await waitForScreen(tab, 'waiting');
