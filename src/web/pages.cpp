@@ -233,8 +233,9 @@ std::string waiting_room_html(const PageOptions& options, std::string_view accep
 }
 
 std::string_view waiting_room_csp() {
-  return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
-         "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+  return "default-src 'none'; script-src 'self'; style-src 'self'; "
+         "img-src 'self' https: http: data:; connect-src 'self'; base-uri 'none'; "
+         "form-action 'self'; frame-ancestors 'none'";
 }
 
 std::string check_logo_url(std::string_view value) {
