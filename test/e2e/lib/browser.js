@@ -77,7 +77,31 @@ function installVisibilityControl() {
 }
 
 async function setHidden(page, hidden) {
-  await page.evaluate((value) => window.__waitroomTestSetHidden(value), hidden);
+  // page.evaluate has no timeout of its own.
+  let timer;
+  const limit = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error('setHidden: the page did not answer in 10 s')),
+                       10000);
+  });
+  try {
+    await Promise.race([
+      page.evaluate((value) => window.__waitroomTestSetHidden(value), hidden), limit,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// Closes a person's context. Playwright's close() can wait forever for a navigation that
+// was in flight at that moment; after 10 s the context is left to browser.close().
+async function closePerson(context) {
+  let timer;
+  const limit = new Promise((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), 10000);
+  });
+  const outcome = await Promise.race([context.close().then(() => 'closed'), limit]);
+  clearTimeout(timer);
+  if (outcome !== 'closed') console.log('closePerson: the context did not close within 10 s');
 }
 
 // Saves `name`-desktop.png and `name`-phone.png of the page as it is now (the viewport is
@@ -97,5 +121,6 @@ async function screenshots(page, name) {
 }
 
 module.exports = {
-  launchBrowser, newPerson, setHidden, screenshots, DESKTOP, PHONE, ARTIFACTS, CHROMIUM_ARGS,
+  launchBrowser, newPerson, closePerson, setHidden, screenshots, DESKTOP, PHONE, ARTIFACTS,
+  CHROMIUM_ARGS,
 };

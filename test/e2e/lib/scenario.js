@@ -6,10 +6,25 @@
 // second hook could not rely on this one.
 'use strict';
 
-const { before, after } = require('node:test');
+const { test: nodeTest, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startWaitroom } = require('./waitroom');
 const { launchBrowser } = require('./browser');
+
+// node's test(), with a limit of its own well within CTest's: a step that never ends fails
+// its test, by name, with the steps it went through (see step()).
+const TEST_TIMEOUT_MS = 150000;
+
+function test(name, fn) {
+  return nodeTest(name, { timeout: TEST_TIMEOUT_MS }, fn);
+}
+
+// Logs a step of a test with the time since the file started; on a failure, the output
+// shows how far the test got and how long each step took.
+const started = Date.now();
+function step(text) {
+  console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${text}`);
+}
 
 function useWaitroomAndBrowser(args = [], { env = {}, setup = null } = {}) {
   const scenario = { server: null, browser: null };
@@ -28,4 +43,4 @@ function useWaitroomAndBrowser(args = [], { env = {}, setup = null } = {}) {
   return scenario;
 }
 
-module.exports = { useWaitroomAndBrowser };
+module.exports = { test, useWaitroomAndBrowser, step };

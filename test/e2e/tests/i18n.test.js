@@ -4,9 +4,8 @@
 // colour, welcome text in both languages), and its screenshot shows it.
 'use strict';
 
-const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { test, useWaitroomAndBrowser } = require('../lib/scenario');
 const { newPerson, screenshots } = require('../lib/browser');
 const { waitForScreen, heading } = require('../lib/page');
 

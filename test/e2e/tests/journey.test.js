@@ -7,9 +7,8 @@
 // Screenshots of the turn, waiting, connected and session-ended screens are kept.
 'use strict';
 
-const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { test, useWaitroomAndBrowser, step } = require('../lib/scenario');
 const { newPerson, setHidden, screenshots } = require('../lib/browser');
 const {
   waitForScreen, position, estimateSeconds, pageState, heading, expectCounts,
@@ -29,6 +28,7 @@ test('two people share one slot from arrival to session end', async () => {
       () => /^[0-9]+:[0-5][0-9]$/.test(document.getElementById('wr-turn-countdown').textContent));
   assert.match(await alice.title(), /Lucie/);
   await screenshots(alice, 'turn');
+  step('A has the turn');
 
   await alice.locator('#wr-enter').click();
   await waitForScreen(alice, 'connected');
@@ -45,6 +45,7 @@ test('two people share one slot from arrival to session end', async () => {
   assert.match(await bob.locator('#wr-estimate').textContent(), /Estimated wait/);
   assert.match(await bob.title(), /#1 in line/);
   await screenshots(bob, 'waiting');
+  step('B waits');
 
   // A is warned before the end, then sees the session-ended screen.
   await alice.locator('#wr-expiring').waitFor({ state: 'visible', timeout: 15000 });
@@ -55,6 +56,7 @@ test('two people share one slot from arrival to session end', async () => {
   assert.match(await alice.locator('#wr-ended-text').textContent(), /time with Lucie is up/);
   assert.ok(await alice.locator('#wr-rejoin').isVisible());
   await screenshots(alice, 'session-ended');
+  step('A\'s session ended');
   // A reload keeps the session-ended screen: nobody is put back in the queue unasked.
   await alice.reload();
   await waitForScreen(alice, 'ended');
@@ -68,6 +70,7 @@ test('two people share one slot from arrival to session end', async () => {
   await bob.waitForFunction(() => document.title === "It's your turn! – Lucie");
   await bob.locator('#wr-enter').click();
   await waitForScreen(bob, 'connected');
+  step('B connected');
 
   // A takes a new place, behind nobody: B holds the only slot.
   await alice.locator('#wr-rejoin').click();

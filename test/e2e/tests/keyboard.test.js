@@ -5,9 +5,8 @@
 // of lib/a11y.js.
 'use strict';
 
-const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { test, useWaitroomAndBrowser } = require('../lib/scenario');
 const { newPerson } = require('../lib/browser');
 const { waitForScreen } = require('../lib/page');
 const { accessibilityProblems } = require('../lib/a11y');

@@ -8,10 +8,9 @@
 // heartbeat, so the session goes idle, and it reloads once the tab is visible again.
 'use strict';
 
-const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { useWaitroomAndBrowser } = require('../lib/scenario');
-const { newPerson, setHidden, screenshots } = require('../lib/browser');
+const { test, useWaitroomAndBrowser, step } = require('../lib/scenario');
+const { newPerson, closePerson, setHidden, screenshots } = require('../lib/browser');
 const { waitForScreen, pageState, openWaitingRoom } = require('../lib/page');
 
 const HOST_PAGE = `<!doctype html>
@@ -28,9 +27,11 @@ const scenario = useWaitroomAndBrowser([
 // A context in which /app/ is the upstream's page and /_waitroom/* reaches the waiting room.
 async function gatedPerson() {
   const context = await newPerson(scenario.browser, { hidable: true });
-  const counts = { hostLoads: 0, heartbeats: 0 };
+  const counts = { hostLoads: 0, heartbeats: 0, loadWaiters: [] };
   await context.route(scenario.server.url('/app/'), (route) => {
     counts.hostLoads += 1;
+    step(`host page load ${counts.hostLoads}`);
+    for (const waiter of counts.loadWaiters.splice(0)) waiter();
     return route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: HOST_PAGE });
   });
   await context.route(scenario.server.url('/_waitroom/**'), (route) =>
@@ -59,12 +60,19 @@ async function enter(page) {
   return (await pageState(page)).userId;
 }
 
-async function waitForHostLoads(page, counts, expected) {
-  await page.waitForFunction(() => true);  // a round trip, so that routes have run
+// Resolves once the host page has been requested `expected` times (a reload by the
+// overlay); fails after 20 s.
+async function waitForHostLoads(counts, expected) {
   const deadline = Date.now() + 20000;
   while (counts.hostLoads < expected) {
-    if (Date.now() > deadline) assert.fail(`the host page loaded ${counts.hostLoads} times`);
-    await page.waitForEvent('load', { timeout: 20000 });
+    const left = deadline - Date.now();
+    if (left <= 0) assert.fail(`the host page loaded ${counts.hostLoads} times, not ${expected}`);
+    let timer;
+    await new Promise((resolve) => {
+      counts.loadWaiters.push(resolve);
+      timer = setTimeout(resolve, left);
+    });
+    clearTimeout(timer);
   }
 }
 
@@ -72,6 +80,7 @@ test('time left, heartbeats, the warning, and a reload at the end', async () => 
   const { context, counts } = await gatedPerson();
   const page = await context.newPage();
   await enter(page);
+  step('connected');
 
   await page.goto(scenario.server.url('/app/'));
   const pill = page.locator('waitroom-overlay .pill');
@@ -89,6 +98,7 @@ test('time left, heartbeats, the warning, and a reload at the end', async () => 
   assert.equal(await page.locator('waitroom-overlay .time')
                    .evaluate((element) => getComputedStyle(element).color), 'rgb(255, 255, 255)');
 
+  step('overlay shown');
   // Heartbeats keep the session past the 3 s idle timeout, up to the warning.
   // (The host element itself has no size: "attached", not "visible".)
   await page.locator('waitroom-overlay[data-state=expiring]')
@@ -96,24 +106,28 @@ test('time left, heartbeats, the warning, and a reload at the end', async () => 
   assert.ok(counts.heartbeats >= 2, `heartbeats sent: ${counts.heartbeats}`);
   assert.match(await pill.textContent(), /Your session ends soon/);
   await screenshots(page, 'overlay-expiring');
+  step(`warned after ${counts.heartbeats} heartbeats`);
 
   // The session's time is up: the overlay reloads the page (the gate would now show the
   // session-ended screen; here the host page comes back, without an overlay to show).
-  await waitForHostLoads(page, counts, 2);
+  await waitForHostLoads(counts, 2);
   await page.waitForFunction(() => window.waitroomOverlay &&
                                    window.waitroomOverlay.state().connected === false);
   assert.equal(await pill.isVisible(), false);
-  await context.close();
+  step('reloaded; closing');
+  await closePerson(context);
 });
 
 test('no heartbeat from a background tab, and a reload when it comes back', async () => {
   const { context, counts } = await gatedPerson();
   const page = await context.newPage();
   const userId = await enter(page);
+  step('connected');
   await page.goto(scenario.server.url('/app/'));
   await page.locator('waitroom-overlay .pill').waitFor({ state: 'visible' });
   await setHidden(page, true);
   const beatsWhenHidden = counts.heartbeats;
+  step('overlay shown, tab hidden');
 
   // Without heartbeats the session goes idle (3 s): wait until the server says so.
   const deadline = Date.now() + 20000;
@@ -125,8 +139,13 @@ test('no heartbeat from a background tab, and a reload when it comes back', asyn
   }
   assert.equal(counts.heartbeats, beatsWhenHidden, 'no heartbeat while hidden');
   assert.equal(counts.hostLoads, 1, 'no reload while hidden');
+  step('the session went idle');
 
   await setHidden(page, false);
-  await waitForHostLoads(page, counts, 2);
-  await context.close();
+  await waitForHostLoads(counts, 2);
+  // The reloaded page, whose overlay finds no session (and so shows nothing).
+  await page.waitForFunction(() => window.waitroomOverlay &&
+                                   window.waitroomOverlay.state().connected === false);
+  step('reloaded; closing');
+  await closePerson(context);
 });

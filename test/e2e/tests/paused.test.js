@@ -2,9 +2,8 @@
 // turn that cannot come; when the admin resumes, the turn comes at once.
 'use strict';
 
-const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { test, useWaitroomAndBrowser } = require('../lib/scenario');
 const { newPerson, screenshots } = require('../lib/browser');
 const { waitForScreen, heading } = require('../lib/page');
 

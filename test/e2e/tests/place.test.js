@@ -4,9 +4,8 @@
 // leaves; both tabs follow.
 'use strict';
 
-const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { test, useWaitroomAndBrowser } = require('../lib/scenario');
 const { newPerson } = require('../lib/browser');
 const {
   waitForScreen, position, waitForPosition, estimateSeconds, pageState, expectCounts,

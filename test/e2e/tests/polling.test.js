@@ -3,9 +3,8 @@
 // sees its position move, gets its turn and enters.
 'use strict';
 
-const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { useWaitroomAndBrowser } = require('../lib/scenario');
+const { test, useWaitroomAndBrowser } = require('../lib/scenario');
 const { newPerson } = require('../lib/browser');
 const { waitForScreen, position, waitForPosition, pageState } = require('../lib/page');
 
