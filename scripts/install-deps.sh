@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git clang-format
   libboost-dev libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   libtomlplusplus-dev libhiredis-dev libsqlite3-dev
+  chromium
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   redis-server wrk curl ca-certificates
   nginx

@@ -264,6 +264,21 @@ Setting text(std::string name, std::string group, std::string help, Access acces
   return row;
 }
 
+// Text checked by `check`, which answers what a value should be ("" when it is fine).
+template <typename Access>
+Setting text_checked_by(std::string name, std::string group, std::string help, std::string hint,
+                        Access access, std::function<std::string(std::string_view)> check) {
+  Setting row{std::move(name), std::move(group), std::move(help),
+              std::move(hint), ValueType::text,  false,
+              false,           nullptr,          nullptr};
+  row.set = [=](Config& config, std::string_view text, const std::string& where) {
+    if (auto expected = check(text); !expected.empty()) reject(text, where, expected);
+    access(config) = std::string(text);
+  };
+  row.show = [=](const Config& config) -> std::string { return access(config); };
+  return row;
+}
+
 template <typename Access>
 Setting path(std::string name, std::string group, std::string help, Access access) {
   Setting row{std::move(name), std::move(group), std::move(help), "PATH", ValueType::text, false,
@@ -412,6 +427,10 @@ void set_trusted_user_header(Config& config, const std::string& text, const std:
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = [] {
     constexpr std::uint64_t kMaxUsers = 1'000'000;
+    const std::string page = "Waiting-room page";
+    auto page_text = [](std::size_t max_length) {
+      return [max_length](std::string_view text) { return web::check_page_text(text, max_length); };
+    };
     const std::string engine = "Queue";
     const std::string server = "Server";
     const std::string auth = "Identity";
@@ -562,6 +581,35 @@ const std::vector<Setting>& settings() {
         count(
             "max_queued_messages", limits, "Messages queued per stream before dropping it", false,
             [](auto& c) -> auto& { return c.limits.max_queued_messages; }, 1, 1'000'000),
+
+        text_checked_by(
+            "service_name", page, "Name of the service, in the page's title and texts", "TEXT",
+            [](auto& c) -> auto& { return c.page.service_name; },
+            [](std::string_view text) -> std::string {
+              if (text.empty()) return "a name of 1 to 64 bytes";
+              return web::check_page_text(text, 64);
+            }),
+        text_checked_by(
+            "logo_url", page, "Logo shown next to the name (empty: none)", "URL",
+            [](auto& c) -> auto& { return c.page.logo_url; }, web::check_logo_url),
+        text_checked_by(
+            "theme_color", page, "Accent colour: buttons, progress bar, position", "#RRGGBB",
+            [](auto& c) -> auto& { return c.page.theme_color; }, web::check_colour),
+        text_checked_by(
+            "theme_background", page, "Background colour of the page", "#RRGGBB",
+            [](auto& c) -> auto& { return c.page.theme_background; }, web::check_colour),
+        text_checked_by(
+            "theme_text", page, "Text colour of the page", "#RRGGBB",
+            [](auto& c) -> auto& { return c.page.theme_text; }, web::check_colour),
+        text_checked_by(
+            "welcome_text", page, "Text shown under every screen of the page (empty: none)", "TEXT",
+            [](auto& c) -> auto& { return c.page.welcome_text; }, page_text(1000)),
+        text_checked_by(
+            "welcome_text_fr", page, "French version of welcome_text (empty: welcome_text)", "TEXT",
+            [](auto& c) -> auto& { return c.page.welcome_text_fr; }, page_text(1000)),
+        path(
+            "web_root", page, "Serve the page's files from this directory (live editing)",
+            [](auto& c) -> auto& { return c.page.web_root; }),
     };
   }();
   return table;

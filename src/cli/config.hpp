@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "web/pages.hpp"
 
 namespace waitroom::cli {
 
@@ -78,6 +79,8 @@ struct Config {
   std::string effective_prefix() const;
 
   Limits limits;
+  // The waiting-room page's settings (service name, logo, colours, texts, --web-root).
+  web::PageOptions page;
   std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
 
   // Where each setting's value came from, by setting name ("env MAX_ACTIVE_USERS",

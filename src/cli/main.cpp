@@ -149,6 +149,8 @@ int serve(const cli::Config& config) {
                  config.effective_prefix());
   }
   http::Server server(io_context, context);
+  context.page = config.page;  // the waiting-room page's settings
+  for (const auto& warning : web::page_warnings(context.page)) spdlog::warn("page: {}", warning);
   boost::asio::ip::tcp::endpoint endpoint;
   try {
     endpoint = server.listen(config.host, config.port);

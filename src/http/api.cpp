@@ -9,6 +9,7 @@
 #include "http/json_messages.hpp"
 #include "http/prometheus.hpp"
 #include "http/user_id.hpp"
+#include "http/web_routes.hpp"
 
 namespace waitroom::http {
 
@@ -429,6 +430,7 @@ Response error_response(const Request& request, status code, std::string_view de
 
 awaitable<Response> handle_api(ServerContext& context, const Request& request,
                                const RouteMatch& match) {
+  if (is_web_route(match.route)) co_return co_await handle_web(context, request, match);
   std::string scratch;
   std::string_view user_id;
   if (!match.parameter.empty()) {
@@ -487,6 +489,9 @@ awaitable<Response> handle_api(ServerContext& context, const Request& request,
       break;
     case RouteId::events:
     case RouteId::websocket:
+    case RouteId::me:
+    case RouteId::page:
+    case RouteId::asset:
       break;
   }
   co_return error_response(request, status::not_found, "not found");

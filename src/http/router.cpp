@@ -65,6 +65,10 @@ Router Router::api_routes(std::string_view prefix) {
   router.add(verb::get, "/ws/{}", RouteId::websocket);
   router.add(verb::get, "/queue/metrics", RouteId::queue_metrics);
   router.add(verb::get, "/queue/get_users", RouteId::get_users);
+  router.add(verb::get, "/queue/me", RouteId::me);
+  router.add(verb::get, "/assets/{}", RouteId::asset);
+  router.add(verb::get, "/", RouteId::page);
+  if (!prefix.empty()) router.add(verb::get, "", RouteId::page);  // "/_waitroom" itself
   router.add(verb::post, "/queue/admin/kick/{}", RouteId::kick);
   router.add(verb::post, "/queue/admin/pause", RouteId::pause);
   router.add(verb::post, "/queue/admin/resume", RouteId::resume);

@@ -22,6 +22,10 @@ enum class RouteId : std::uint8_t {
   timers,
   queue_metrics,
   get_users,
+  // The waiting room's own page, its assets and who the caller is (src/http/web_routes.cpp).
+  me,
+  page,
+  asset,
   events,
   websocket,
   kick,

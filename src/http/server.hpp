@@ -23,6 +23,7 @@
 #include "http/router.hpp"
 #include "http/server_metrics.hpp"
 #include "store/store.hpp"
+#include "web/pages.hpp"
 
 namespace waitroom::http {
 
@@ -36,6 +37,7 @@ struct ServerContext {
   store::Store& store;
   Hub& hub;
   ServerMetrics& metrics;
+  web::PageOptions page{};  // the waiting-room page's settings and prefix
   Router router = Router::api_routes();
   std::atomic<std::size_t> connections{0};
   // The gate (issue 3): null without one; see gateway.hpp and identity.hpp.

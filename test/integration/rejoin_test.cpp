@@ -110,15 +110,8 @@ TEST_F(RejoinTest, ForgottenIdIsFreeAgainAndOldTicketsStopWorking) {
   WAITROOM_START_SERVER({"--disconnected-retention", "300ms"});
   const std::string old_ticket = ticket_of(client().join("reused"));
   ASSERT_EQ(client().leave("reused", bearer(old_ticket)).status, 200);
-  // No event tells when a record is forgotten: poll the status route, briefly.
-  const auto started = std::chrono::steady_clock::now();
-  bool forgotten = false;
-  while (!forgotten && std::chrono::steady_clock::now() - started < std::chrono::seconds{5}) {
-    forgotten = client().status("reused").json().value("status", Json("?")).is_null();
-    // The poll interval (no event exists for this): small and bounded by the deadline.
-    if (!forgotten) std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
-  ASSERT_TRUE(forgotten) << "the disconnected record was never forgotten";
+  ASSERT_TRUE(wait_until_forgotten(client(), "reused"))
+      << "the disconnected record was never forgotten";
   const auto fresh = client().join("reused");
   ASSERT_EQ(fresh.status, 200) << "a forgotten id needs no ticket: " << fresh.describe();
   EXPECT_TRUE(fresh.json()["last_status"].is_null()) << fresh.describe();

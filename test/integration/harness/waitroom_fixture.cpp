@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 namespace waitroom::test {
 
@@ -62,6 +63,17 @@ std::string ticket_of(const HttpResponse& join_response) {
   const Json json = join_response.json();
   if (!json.is_object() || !json.contains("ticket") || !json["ticket"].is_string()) return {};
   return json["ticket"].get<std::string>();
+}
+
+bool wait_until_forgotten(HttpClient& client, std::string_view user_id,
+                          std::chrono::milliseconds timeout) {
+  const auto started = std::chrono::steady_clock::now();
+  for (;;) {
+    if (client.status(user_id).json().value("status", Json("?")).is_null()) return true;
+    if (std::chrono::steady_clock::now() - started >= timeout) return false;
+    // The poll interval (no event exists for this): small and bounded by the deadline.
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
 }
 
 std::optional<double> prometheus_sample(const std::string& text, const std::string& name,

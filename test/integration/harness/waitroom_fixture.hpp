@@ -74,6 +74,11 @@ class WaitroomTest : public ::testing::Test {
 // The "ticket" of a join answer (empty when there is none).
 std::string ticket_of(const HttpResponse& join_response);
 
+// Polls the status route until the server has forgotten `user_id` (status null), for at most
+// `timeout`: no event tells when a disconnected record is forgotten. False on timeout.
+bool wait_until_forgotten(HttpClient& client, std::string_view user_id,
+                          std::chrono::milliseconds timeout = std::chrono::seconds{5});
+
 // Prometheus text: the value of the sample `name` with exactly `labels` ("" or
 // `le="0.5"`-style, as written between the braces), or nullopt.
 std::optional<double> prometheus_sample(const std::string& text, const std::string& name,

@@ -63,5 +63,29 @@ TEST(Router, PrefixMovesEveryRouteUnderIt) {
   EXPECT_EQ(router.match(verb::get, "/health").kind, Kind::not_found);
 }
 
+TEST(Router, PageAssetsAndMeLiveUnderThePrefix) {
+  const auto root = Router::api_routes();
+  EXPECT_EQ(root.match(verb::get, "/").route, RouteId::page);
+  EXPECT_EQ(root.match(verb::get, "/?lang=fr").route, RouteId::page);
+  EXPECT_EQ(root.match(verb::post, "/").kind, Kind::method_not_allowed);
+  EXPECT_EQ(root.match(verb::get, "/queue/me").route, RouteId::me);
+  auto match = root.match(verb::get, "/assets/overlay.js?v=1");
+  ASSERT_EQ(match.kind, Kind::found);
+  EXPECT_EQ(match.route, RouteId::asset);
+  EXPECT_EQ(match.parameter, "overlay.js");
+  EXPECT_EQ(root.match(verb::get, "/assets/").kind, Kind::not_found);
+  EXPECT_EQ(root.match(verb::get, "/assets/a/b.js").kind, Kind::not_found);
+
+  const auto gate = Router::api_routes("/_waitroom");
+  EXPECT_EQ(gate.match(verb::get, "/_waitroom/").route, RouteId::page);
+  EXPECT_EQ(gate.match(verb::get, "/_waitroom").route, RouteId::page);
+  EXPECT_EQ(gate.match(verb::get, "/_waitroom/queue/me").route, RouteId::me);
+  EXPECT_EQ(gate.match(verb::get, "/_waitroom/assets/overlay.js").route, RouteId::asset);
+  // The upstream's paths stay the upstream's.
+  EXPECT_EQ(gate.match(verb::get, "/").kind, Kind::not_found);
+  EXPECT_EQ(gate.match(verb::get, "/assets/overlay.js").kind, Kind::not_found);
+  EXPECT_EQ(gate.match(verb::get, "/_waitroomx").kind, Kind::not_found);
+}
+
 }  // namespace
 }  // namespace waitroom::http
