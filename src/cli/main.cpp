@@ -150,6 +150,8 @@ int serve(const cli::Config& config) {
   }
   http::Server server(io_context, context);
   context.page = config.page;  // the waiting-room page's settings
+  context.page.prefix = config.effective_prefix();
+  context.page.has_upstream = !config.upstream.empty();
   for (const auto& warning : web::page_warnings(context.page)) spdlog::warn("page: {}", warning);
   boost::asio::ip::tcp::endpoint endpoint;
   try {

@@ -20,6 +20,7 @@
 #include "gate/headers.hpp"
 #include "gate/page.hpp"
 #include "http/stream_session_support.hpp"
+#include "http/web_routes.hpp"
 
 namespace waitroom::gate {
 
@@ -189,9 +190,7 @@ http::Response Gate::refusal(const RequestHeader& header, const Admission& admis
   const auto version = header.version();
   http::Response response;
   if (navigation) {
-    response =
-        html_answer(version, status::ok,
-                    waiting_room_page(options_.prefix, header[beast_http::field::accept_language]));
+    response = http::waiting_room_response(context_, header);
   } else if (admission.paused) {
     response =
         json_answer(version, status::service_unavailable,

@@ -1,11 +1,11 @@
-// Placeholder pages; see page.hpp.
+// The gate's error page; see page.hpp.
 #include "gate/page.hpp"
 
 namespace waitroom::gate {
 namespace {
 
 bool prefers_french(std::string_view accept_language) {
-  // The first language listed decides; good enough for a placeholder.
+  // The first language listed decides; enough for a one-line error page.
   while (!accept_language.empty() && accept_language.front() == ' ')
     accept_language.remove_prefix(1);
   return accept_language.starts_with("fr") || accept_language.starts_with("FR");
@@ -25,23 +25,6 @@ std::string page(std::string_view lang, std::string_view title, std::string_view
 }
 
 }  // namespace
-
-std::string waiting_room_page(std::string_view prefix, std::string_view accept_language) {
-  const bool french = prefers_french(accept_language);
-  std::string body = "<main id=\"waitroom\" data-prefix=\"";
-  body += prefix;
-  body += "\">\n<h1>";
-  body += french ? "Salle d'attente" : "Waiting room";
-  body += "</h1>\n<p>";
-  body += french ? "Le service est complet. Votre place dans la file est sur "
-                 : "The service is full. Your place in the queue is at ";
-  body += "<a href=\"";
-  body += prefix;
-  body += "/\">";
-  body += prefix;
-  body += "/</a>.</p>\n</main>";
-  return page(french ? "fr" : "en", french ? "Salle d'attente" : "Waiting room", body);
-}
 
 std::string upstream_unavailable_page(std::string_view accept_language) {
   const bool french = prefers_french(accept_language);

@@ -1,16 +1,11 @@
-// The HTML the gate answers itself.
-//
-// waiting_room_page is a placeholder until the web module's page (web::waiting_room_html,
-// issue 3's other half) is merged: the lead switches this ONE function to it. It is a
-// valid page that says where the waiting room lives (`id="waitroom"`, the prefix).
+// The one page the gate writes itself: the app behind the waiting room does not answer. The
+// waiting-room page comes from the web module (http::waiting_room_response).
 #pragma once
 
 #include <string>
 #include <string_view>
 
 namespace waitroom::gate {
-
-std::string waiting_room_page(std::string_view prefix, std::string_view accept_language);
 
 // 502 for a browser: the app behind the waiting room does not answer.
 std::string upstream_unavailable_page(std::string_view accept_language);

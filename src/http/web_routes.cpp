@@ -6,6 +6,8 @@
 // browser revalidates it and gets a 304 while it has not changed.
 #include "http/web_routes.hpp"
 
+#include "http/identity.hpp"
+
 #include <boost/beast/http/field.hpp>
 
 #include "http/api.hpp"
@@ -23,28 +25,6 @@ using boost::asio::awaitable;
 namespace {
 
 constexpr std::size_t kMaxAssetName = 64;
-
-// Who the caller is, without a user id in the path: the user id of a valid ticket cookie,
-// and the Actor that cookie makes of the caller (it acts on that id's record of the
-// generation the ticket names). A bearer token is not an identity here: behind the gate,
-// Authorization belongs to the upstream. This is the one place to ask; the gate's identity
-// resolution (the trusted user header, then this cookie) takes its place when both meet.
-struct Caller {
-  std::string user_id;
-  store::Actor actor;
-};
-
-std::optional<Caller> caller_of(const ServerContext& context, const Request& request) {
-  if (context.auth.signer == nullptr) return std::nullopt;  // open mode issues no tickets
-  const auto ticket = find_cookie(request[beast_http::field::cookie], "waitroom_ticket");
-  if (ticket.empty()) return std::nullopt;
-  auto claims = context.auth.signer->verify(ticket);
-  if (!claims) return std::nullopt;
-  Caller caller{std::move(claims->user_id), store::Actor{}};
-  caller.actor.generations[1] = claims->generation;
-  caller.actor.has_credentials = true;
-  return caller;
-}
 
 // Asset names are file names from web/: letters, digits, '.', '_' and '-', not starting
 // with a dot. Anything else (an escape, a slash) names no asset.
@@ -136,7 +116,9 @@ awaitable<Response> me_response(ServerContext& context, const Request& request) 
   const auto metrics = co_await context.store.metrics();
   std::string body;
   body.reserve(256);
-  const auto caller = caller_of(context, request);
+  // Who the caller is (the trusted header, else the ticket cookie; never a bearer token,
+  // which behind the gate belongs to the upstream).
+  const auto caller = identify(context, request);
   std::optional<store::Viewed> viewed;
   if (caller) {
     viewed = co_await context.store.find(caller->user_id);
@@ -174,7 +156,8 @@ bool is_web_route(RouteId route) {
   return route == RouteId::page || route == RouteId::asset || route == RouteId::me;
 }
 
-Response waiting_room_response(const ServerContext& context, const Request& request) {
+Response waiting_room_response(const ServerContext& context,
+                               const beast_http::request_header<>& request) {
   Response response{status::ok, request.version()};
   response.set(beast_http::field::content_type, "text/html; charset=utf-8");
   response.set(beast_http::field::cache_control, "no-store");
@@ -182,7 +165,6 @@ Response waiting_room_response(const ServerContext& context, const Request& requ
   response.set("Content-Security-Policy", web::waiting_room_csp());
   response.set("X-Content-Type-Options", "nosniff");
   response.set("Referrer-Policy", "same-origin");
-  response.keep_alive(request.keep_alive());
   response.body() =
       web::waiting_room_html(context.page, request[beast_http::field::accept_language]);
   response.prepare_payload();
@@ -192,8 +174,11 @@ Response waiting_room_response(const ServerContext& context, const Request& requ
 awaitable<Response> handle_web(ServerContext& context, const Request& request,
                                const RouteMatch& match) {
   switch (match.route) {
-    case RouteId::page:
-      co_return waiting_room_response(context, request);
+    case RouteId::page: {
+      auto response = waiting_room_response(context, request);
+      response.keep_alive(request.keep_alive());
+      co_return response;
+    }
     case RouteId::asset:
       co_return asset_response(context, request, match.parameter);
     case RouteId::me:

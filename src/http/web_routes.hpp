@@ -7,6 +7,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
 
 #include "http/router.hpp"
 #include "http/server.hpp"
@@ -20,7 +21,9 @@ boost::asio::awaitable<Response> handle_web(ServerContext& context, const Reques
                                             const RouteMatch& match);
 
 // The waiting-room page as a complete response (headers included: no caching, the CSP, Vary),
-// for any URL: the gate answers a browser without a slot with it.
-Response waiting_room_response(const ServerContext& context, const Request& request);
+// for any URL: the gate answers a browser without a slot with it. Takes the request's header
+// only, since the gate decides before a body is read.
+Response waiting_room_response(const ServerContext& context,
+                               const boost::beast::http::request_header<>& request);
 
 }  // namespace waitroom::http

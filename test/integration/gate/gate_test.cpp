@@ -70,9 +70,10 @@ TEST_F(GateTest, WithoutASlotBrowsersGetThePageAndClientsA429) {
   const Headers browser = {{"Accept", "text/html,application/xhtml+xml"}};
   auto page = client().get("/some/app/page", browser);
   EXPECT_EQ(page.status, 200) << page.describe();
-  EXPECT_NE(page.body.find("id=\"waitroom\""), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("id=\"waitroom-config\""), std::string::npos) << page.body;
   EXPECT_NE(page.body.find("/_waitroom"), std::string::npos) << page.body;
   EXPECT_EQ(page.header("Cache-Control").value_or(""), "no-store");
+  EXPECT_TRUE(page.header("Content-Security-Policy").has_value());
   EXPECT_EQ(page.header("Content-Type").value_or("").rfind("text/html", 0), 0u);
   page = client().get("/", {{"Sec-Fetch-Mode", "navigate"}});
   EXPECT_EQ(page.status, 200);
@@ -418,7 +419,8 @@ TEST_F(GateTest, ForwardAuthAnswers204Or401) {
   EXPECT_EQ(refused.header("X-Waitroom-Location").value_or(""), "/_waitroom/");
   refused = client().get("/_waitroom/authz", {{"Accept", "text/html"}});
   EXPECT_EQ(refused.status, 401);
-  EXPECT_NE(refused.body.find("id=\"waitroom\""), std::string::npos);  // Traefik/Caddy show it
+  EXPECT_NE(refused.body.find("id=\"waitroom-config\""),
+            std::string::npos);  // Traefik/Caddy show it
 
   const auto me = cookie(admit("alice"));
   const auto allowed = client().get("/_waitroom/authz", me);
