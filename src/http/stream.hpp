@@ -16,6 +16,8 @@ class Stream {
  public:
   virtual ~Stream() = default;
   virtual void deliver(std::shared_ptr<const std::string> message, std::uint64_t sequence) = 0;
+  // Ends the stream (from any thread): its client reconnects and reads its state afresh.
+  virtual void drop() = 0;
 };
 
 }  // namespace waitroom::http

@@ -330,7 +330,10 @@ asio::awaitable<RedisReply> Connection::internal_command(Command command, error_
 asio::awaitable<error_code> Connection::handshake() {
   std::vector<Command> commands;
   if (!options_.endpoint.password.empty()) {
-    commands.push_back({{"AUTH", options_.endpoint.password}});
+    Command auth{{"AUTH"}};
+    if (!options_.endpoint.username.empty()) auth.args.push_back(options_.endpoint.username);
+    auth.args.push_back(options_.endpoint.password);
+    commands.push_back(std::move(auth));
   }
   if (options_.endpoint.db != 0) {
     commands.push_back({{"SELECT", std::to_string(options_.endpoint.db)}});

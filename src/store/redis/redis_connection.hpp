@@ -65,6 +65,7 @@ struct Endpoint {
   std::string host = "localhost";
   std::uint16_t port = 6379;
   unsigned db = 0;
+  std::string username;  // a Redis 6 ACL user; empty: the default user
   std::string password;  // empty: no AUTH
 };
 

@@ -38,6 +38,11 @@ std::uint16_t free_port() {
 RedisServer::RedisServer() : RedisServer(Options{}) {}
 
 RedisServer::RedisServer(Options options) : options_(options) {
+  if (options_.port != 0) {
+    port_ = options_.port;
+    start();
+    return;
+  }
   // Another process may take the probed port before Redis binds it: try a few.
   for (int attempt = 0;; ++attempt) {
     port_ = free_port();
@@ -139,6 +144,57 @@ std::string RedisServer::command(const std::vector<std::string>& args) const {
   freeReplyObject(reply);
   redisFree(context);
   if (error) throw std::runtime_error("redis error: " + out);
+  return out;
+}
+
+}  // namespace waitroom::test
+
+namespace waitroom::test {
+
+RedisSubscription::RedisSubscription(std::uint16_t port, const std::vector<std::string>& channels) {
+  const timeval timeout{5, 0};
+  context_ = redisConnectWithTimeout("127.0.0.1", port, timeout);
+  if (context_ == nullptr || context_->err != 0) {
+    const std::string why = context_ != nullptr ? context_->errstr : "out of memory";
+    throw std::runtime_error("cannot subscribe: " + why);
+  }
+  std::vector<const char*> argv{"SUBSCRIBE"};
+  std::vector<std::size_t> lengths{9};
+  for (const auto& channel : channels) {
+    argv.push_back(channel.data());
+    lengths.push_back(channel.size());
+  }
+  redisAppendCommandArgv(context_, int(argv.size()), argv.data(), lengths.data());
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    void* reply = nullptr;
+    if (redisGetReply(context_, &reply) != REDIS_OK) throw std::runtime_error("SUBSCRIBE failed");
+    freeReplyObject(reply);
+  }
+}
+
+RedisSubscription::~RedisSubscription() {
+  if (context_ != nullptr) redisFree(context_);
+}
+
+std::optional<RedisSubscription::Message> RedisSubscription::next(
+    std::chrono::milliseconds timeout) {
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+  const timeval wait{static_cast<time_t>(micros / 1'000'000),
+                     static_cast<suseconds_t>(micros % 1'000'000)};
+  redisSetTimeout(context_, wait);
+  void* raw = nullptr;
+  if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+    // A timeout leaves the context unusable for further reads: reconnecting is the caller's
+    // business (tests wait once per expected message).
+    return std::nullopt;
+  }
+  auto* reply = static_cast<redisReply*>(raw);
+  std::optional<Message> out;
+  if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
+    out = Message{std::string(reply->element[1]->str, reply->element[1]->len),
+                  std::string(reply->element[2]->str, reply->element[2]->len)};
+  }
+  freeReplyObject(reply);
   return out;
 }
 

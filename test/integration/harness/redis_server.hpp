@@ -5,13 +5,17 @@
 // restart. Started through ServerProcess, so a test killed by ctest leaves no server behind.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "harness/server_process.hpp"
 #include "harness/temp_dir.hpp"
+
+struct redisContext;
 
 namespace waitroom::test {
 
@@ -19,6 +23,7 @@ class RedisServer {
  public:
   struct Options {
     bool append_only = false;  // AOF on, fsync on every write
+    std::uint16_t port = 0;    // 0: a free one
   };
   // Starts it; throws std::runtime_error (with its log) when it does not come up.
   explicit RedisServer(Options options);
@@ -28,6 +33,7 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   std::uint16_t port() const { return port_; }
+  pid_t pid() const { return process_->pid(); }
   bool running();
   // SIGTERM: Redis flushes its AOF and exits.
   ExitStatus stop();
@@ -47,6 +53,25 @@ class RedisServer {
   std::uint16_t port_ = 0;
   int starts_ = 0;
   std::unique_ptr<ServerProcess> process_;
+};
+
+// A blocking SUBSCRIBE (hiredis's synchronous API), to watch what the scripts publish.
+class RedisSubscription {
+ public:
+  RedisSubscription(std::uint16_t port, const std::vector<std::string>& channels);
+  ~RedisSubscription();
+  RedisSubscription(const RedisSubscription&) = delete;
+  RedisSubscription& operator=(const RedisSubscription&) = delete;
+
+  struct Message {
+    std::string channel;
+    std::string payload;
+  };
+  // The next published message, or nullopt after `timeout`.
+  std::optional<Message> next(std::chrono::milliseconds timeout);
+
+ private:
+  redisContext* context_ = nullptr;
 };
 
 // The redis-server binary: $WAITROOM_REDIS_SERVER, else /usr/bin/redis-server (installed by
