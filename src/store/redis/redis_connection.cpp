@@ -121,6 +121,7 @@ Connection::Connection(asio::any_io_executor executor, ConnectionOptions options
       options_(std::move(options)),
       socket_(strand_),
       watchdog_(strand_),
+      closed_(strand_),
       backoff_(strand_),
       reader_(redisReaderCreate()) {
   if (reader_ == nullptr) throw std::bad_alloc();
@@ -229,11 +230,11 @@ void Connection::fail(error_code ec, std::uint64_t epoch, const std::string& why
     set_last_error(why);
   }
   open_ = false;
-  failure_ = ec;
   ++epoch_;  // every handler of the old socket is now stale
   error_code ignored;
   socket_.close(ignored);
   watchdog_.cancel();
+  closed_.cancel();
   writing_ = false;
   output_.clear();
   in_flight_.clear();
@@ -252,8 +253,11 @@ asio::awaitable<void> Connection::run() {
   while (!stopped_) {
     error_code ec = co_await connect_once();
     if (!ec) {
+      // The watchdog runs from the connect on, so that a handshake with a Redis that accepts
+      // connections but does not answer (stopped, overloaded) times out like any command.
       const auto epoch = epoch_;
       asio::co_spawn(strand_, read_loop(epoch), asio::detached);
+      asio::co_spawn(strand_, watch(epoch), asio::detached);
       ec = co_await handshake();
       if (!ec && epoch == epoch_ && open_ && !stopped_) {
         ready_.store(true, std::memory_order_release);
@@ -265,7 +269,12 @@ asio::awaitable<void> Connection::run() {
         logged_down = false;
         backoff = options_.min_backoff;
         if (options_.on_state) options_.on_state(true);
-        co_await watch(epoch);
+        // Until fail() (an error, a timeout, stop) cancels the wait.
+        while (epoch == epoch_ && open_ && !stopped_) {
+          closed_.expires_at(asio::steady_timer::time_point::max());
+          error_code wait_ec;
+          co_await closed_.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
+        }
         continue;  // the connection failed; reconnect at once, then back off
       }
       fail(ec ? ec : make_error_code(Errc::connection_lost), epoch, last_error());
@@ -338,6 +347,9 @@ asio::awaitable<error_code> Connection::handshake() {
   if (options_.endpoint.db != 0) {
     commands.push_back({{"SELECT", std::to_string(options_.endpoint.db)}});
   }
+  // Redis answers before the connection counts as ready: accepting a TCP connection proves
+  // nothing (a stopped Redis still does).
+  commands.push_back({{"PING"}});
   if (options_.on_connect) {
     for (auto& command : options_.on_connect()) commands.push_back(std::move(command));
   }

@@ -19,8 +19,8 @@
 // traffic (the subscriber connection may be idle for long).
 //
 // On every (re)connection, before it accepts commands, the connection sends AUTH and
-// SELECT when configured, then the commands of `on_connect` (SCRIPT LOAD on a command
-// connection, the subscriptions on a subscriber), and only then counts as ready.
+// SELECT when configured, a PING, then the commands of `on_connect` (the subscriptions, on a
+// subscriber), and only then counts as ready.
 //
 // Subscriber mode: published messages (["message", channel, payload] and pmessage) are not
 // replies: they go to on_message, and the subscription confirmations complete the FIFO like
@@ -177,6 +177,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConnectionOptions options_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer watchdog_;
+  boost::asio::steady_timer closed_;  // run() waits on it while the connection is up
   boost::asio::steady_timer backoff_;
   redisReader* reader_ = nullptr;
   std::deque<Pending> pending_;
@@ -188,7 +189,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t epoch_ = 0;  // one per successful connect; stale handlers compare it
   std::uint64_t tick_ = 0;   // watchdog ticks, the clock of the timeouts
   std::uint64_t idle_ticks_ = 0;
-  boost::system::error_code failure_;
   std::atomic<bool> ready_{false};
   mutable std::mutex error_mutex_;
   std::string last_error_ = "not connected yet";

@@ -162,17 +162,13 @@ RedisStore::RedisStore(asio::any_io_executor executor, const Clock& clock,
       timer_strand_(asio::make_strand(executor)),
       timer_(timer_strand_) {
   if (options_.instance_id.empty()) options_.instance_id = random_instance_id();
+  use_functions_ = options_.use_functions;
   const std::size_t count = std::max<std::size_t>(options_.connections, 1);
   for (std::size_t i = 0; i < count; ++i) {
     ConnectionOptions connection;
     connection.endpoint = options_.endpoint;
     connection.timeout = options_.timeout;
     connection.name = "redis command connection " + std::to_string(i + 1);
-    // Loading the script on every connection makes EVALSHA work from the first command,
-    // also after Redis restarted without persistence.
-    connection.on_connect = [] {
-      return std::vector<Command>{{{"SCRIPT", "LOAD", std::string(engine_script())}}};
-    };
     commands_.push_back(Connection::create(executor, std::move(connection)));
   }
   ConnectionOptions subscriber;
@@ -260,35 +256,22 @@ awaitable<RedisReply> RedisStore::execute(std::vector<std::string> args) {
   co_return reply;
 }
 
-awaitable<void> RedisStore::initialise() {
-  std::vector<std::string> args{"EVALSHA",
-                                std::string(engine_script_sha1()),
-                                "0",
-                                "init",
-                                options_.key_prefix,
-                                options_.channel_prefix,
-                                std::to_string(to_unix_ms(clock_.now()))};
-  for (auto& value : settings_args(settings_)) args.push_back(std::move(value));
-  auto reply = co_await execute(args);
-  if (reply.is_error() && starts_with(reply.text, "NOSCRIPT")) {
-    args[0] = "EVAL";
-    args[1] = std::string(engine_script());
-    reply = co_await execute(args);
+void RedisStore::check_error(const RedisReply& reply, std::string_view operation) {
+  if (!reply.is_error()) return;
+  for (auto transient : kTransientErrors) {
+    if (starts_with(reply.text, transient)) throw Unavailable("Redis unavailable: " + reply.text);
   }
-  if (reply.is_error()) throw std::runtime_error("Redis store: init: " + reply.text);
-  const auto outcome = reply.at(4).as_integer();
-  if (outcome == 1) spdlog::info("redis: a new room under the prefix {}", options_.key_prefix);
-  if (outcome == 2) spdlog::info("redis: the configured settings replace the stored ones");
-  initialised_ = true;
+  throw std::runtime_error("Redis store: " + std::string(operation) + ": " + reply.text);
 }
 
-awaitable<RedisStore::Reply> RedisStore::call(std::string_view operation,
-                                              std::vector<std::string> args) {
-  if (!initialised_) co_await initialise();
-  std::vector<std::string> command;
+awaitable<RedisReply> RedisStore::invoke(std::string_view operation, Args args) {
+  // FCALL name 0 op prefix channel-prefix now args..., or EVALSHA sha 0 ... on a Redis
+  // without functions; only the first two words differ.
+  Args command;
   command.reserve(args.size() + 7);
-  command.push_back("EVALSHA");
-  command.push_back(std::string(engine_script_sha1()));
+  const bool functions = use_functions_;
+  command.push_back(functions ? "FCALL" : "EVALSHA");
+  command.push_back(std::string(functions ? engine_function_name() : engine_script_sha1()));
   command.push_back("0");
   command.push_back(std::string(operation));
   command.push_back(options_.key_prefix);
@@ -297,25 +280,50 @@ awaitable<RedisStore::Reply> RedisStore::call(std::string_view operation,
   for (auto& arg : args) command.push_back(std::move(arg));
 
   RedisReply reply;
-  for (int attempt = 0;; ++attempt) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
     reply = co_await execute(command);
-    if (!reply.is_error() || attempt == 2) break;
-    if (starts_with(reply.text, "NOSCRIPT")) {
+    if (!reply.is_error()) break;
+    if (starts_with(reply.text, "ERR Function not found")) {
+      // A new Redis, or one restarted without persistence: load the library (REPLACE, so that
+      // instances doing the same at once do not fail) and call again.
+      Args load{"FUNCTION", "LOAD", "REPLACE", std::string(engine_library())};
+      check_error(co_await execute(std::move(load)), "FUNCTION LOAD");
+    } else if (functions && starts_with(reply.text, "ERR unknown command")) {
+      spdlog::info("redis: no FCALL (Redis older than 7): calling the engine as a script");
+      use_functions_ = false;
+      command[0] = "EVALSHA";
+      command[1] = std::string(engine_script_sha1());
+    } else if (starts_with(reply.text, "NOSCRIPT")) {
+      // EVAL both runs the script and puts it back in Redis's script cache.
       command[0] = "EVAL";
       command[1] = std::string(engine_script());
-    } else if (starts_with(reply.text, "WAITROOM_UNINITIALIZED")) {
-      initialised_ = false;
-      co_await initialise();
     } else {
       break;
     }
   }
-  if (reply.is_error()) {
-    for (auto transient : kTransientErrors) {
-      if (starts_with(reply.text, transient)) throw Unavailable("Redis unavailable: " + reply.text);
-    }
-    throw std::runtime_error("Redis store: " + std::string(operation) + ": " + reply.text);
+  co_return reply;
+}
+
+awaitable<void> RedisStore::initialise() {
+  const auto reply = co_await invoke("init", settings_args(settings_));
+  check_error(reply, "init");
+  const auto outcome = reply.at(4).as_integer();
+  if (outcome == 1) spdlog::info("redis: a new room under the prefix {}", options_.key_prefix);
+  if (outcome == 2) spdlog::info("redis: the configured settings replace the stored ones");
+  initialised_ = true;
+}
+
+awaitable<RedisStore::Reply> RedisStore::call(std::string_view operation, Args args) {
+  if (!initialised_) co_await initialise();
+  auto reply = co_await invoke(operation, args);
+  if (reply.is_error() && starts_with(reply.text, "WAITROOM_UNINITIALIZED")) {
+    // Redis lost the room (restarted without persistence, or flushed): a new one, with the
+    // configured settings.
+    initialised_ = false;
+    co_await initialise();
+    reply = co_await invoke(operation, std::move(args));
   }
+  check_error(reply, operation);
   if (reply.type != RedisReply::Type::array || reply.size() < 4)
     malformed(operation, reply.describe());
 

@@ -1,13 +1,15 @@
 // The Redis store: the room's whole state in Redis, shared by any number of waitroom
 // instances behind a load balancer (DESIGN.md §5, issue 6).
 //
-// Every operation is one call of one Lua script (src/store/redis/lua/, embedded at build
-// time, loaded with SCRIPT LOAD and called by EVALSHA): one round trip, atomic in Redis, so
-// no check-then-act race between instances and no lock in this process. The script gets
-// `now` from this process's Clock (never Redis's TIME), which is how tests drive time. A
-// NOSCRIPT answer (Redis restarted, or SCRIPT FLUSH) is retried with EVAL, which also puts
-// the script back in Redis's cache; a room that has no settings yet (a new or flushed Redis)
-// is initialised with the configured settings and the call retried.
+// Every operation is one call of the Lua engine (src/store/redis/lua/, embedded at build
+// time): one round trip, atomic in Redis, so no check-then-act race between instances and no
+// lock in this process. The engine is loaded as a Redis function library (FUNCTION LOAD,
+// called with FCALL), which runs its code once instead of at every call; on a Redis older
+// than 7 it is a script (loaded by EVAL on NOSCRIPT, called with EVALSHA). Either is loaded
+// again when Redis answers that it has not got it (a restart without persistence). The
+// engine gets `now` from this process's Clock (never Redis's TIME), which is how tests drive
+// time. A room that has no settings yet (a new or flushed Redis) is initialised with the
+// configured settings and the call retried.
 //
 // Timers live in Redis (a sorted set by deadline). The `advance` script claims and fires
 // every due timer atomically, so each fires exactly once whichever instance runs it. This
@@ -75,6 +77,9 @@ struct RedisOptions {
   bool subscribe_all = false;
   // Empty: random. Names this instance's stream registrations and lease.
   std::string instance_id;
+  // Call the engine as a Redis function (FCALL); false: as a script (EVALSHA), which is also
+  // what happens by itself on a Redis without functions (older than 7).
+  bool use_functions = true;
 };
 
 class RedisStore final : public Store {
@@ -133,6 +138,11 @@ class RedisStore final : public Store {
   // uninitialised room are handled here. Throws Unavailable, or std::runtime_error when
   // Redis answers something unexpected.
   awaitable<Reply> call(std::string_view operation, std::vector<std::string> args);
+  // The call itself: FCALL (loading the library when Redis has not got it) or EVALSHA
+  // (EVAL on NOSCRIPT); the raw reply, an error reply included.
+  awaitable<RedisReply> invoke(std::string_view operation, std::vector<std::string> args);
+  // Throws for an error reply: Unavailable when it means "not now" (LOADING, BUSY, ...).
+  static void check_error(const RedisReply& reply, std::string_view operation);
   awaitable<RedisReply> execute(std::vector<std::string> args);
   awaitable<void> initialise();
   void note_deadline(std::int64_t deadline_ms);
@@ -158,6 +168,7 @@ class RedisStore final : public Store {
   std::shared_ptr<Connection> subscriber_;
   std::atomic<std::size_t> next_connection_{0};
   std::atomic<bool> initialised_{false};
+  std::atomic<bool> use_functions_{true};
   std::atomic<bool> stopped_{false};
 
   // The timer loop's wake-up, on its own strand.

@@ -99,6 +99,8 @@ std::string to_string(StoreKind kind) {
       return "Durable";
     case StoreKind::redis:
       return "Redis";
+    case StoreKind::redis_script:
+      return "RedisScript";
   }
   return "Unknown";
 }
@@ -132,8 +134,10 @@ StoreHarness::StoreHarness(StoreKind kind, engine::Settings settings, ManualCloc
       store_ = std::move(store);
       break;
     }
-    case StoreKind::redis: {
+    case StoreKind::redis:
+    case StoreKind::redis_script: {
       redis_options.endpoint.port = shared_redis().port();
+      redis_options.use_functions = kind == StoreKind::redis;
       auto store = std::make_unique<redis::RedisStore>(io_.get_executor(), clock, settings, sink_,
                                                        std::move(redis_options));
       redis_ = store.get();

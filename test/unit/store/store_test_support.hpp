@@ -65,7 +65,9 @@ test::RedisServer& shared_redis();
 // A key and channel prefix no other test in this run uses, so that tests share one Redis.
 std::string unique_prefix();
 
-enum class StoreKind { ephemeral, durable, redis };
+// redis_script: the Redis store calling its engine as a script (EVALSHA), as it does on a Redis
+// older than 7, instead of as a function (FCALL).
+enum class StoreKind { ephemeral, durable, redis, redis_script };
 std::string to_string(StoreKind kind);
 
 class StoreHarness {
@@ -79,7 +81,8 @@ class StoreHarness {
   StoreHarness& operator=(const StoreHarness&) = delete;
 
   // Redis options for the conformance tests: every notification recorded, timers run by
-  // the store (polling every 50 ms), no stream lease, a fresh prefix.
+  // the store (polling every 50 ms), no stream lease, a fresh prefix. The kind's
+  // use_functions overrides the one given.
   static redis::RedisOptions conformance_redis_options();
 
   Store& store() { return *store_; }

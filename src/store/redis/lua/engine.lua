@@ -12,16 +12,27 @@
 local events = {}        -- {user id, message without its closing brace}
 local measurements = {}  -- flat: kind ('w' wait before a draft, 's' session length), ms
 local earliest_armed = nil
+-- ZRANK is O(log N); within one call a position is cached until the queue changes.
+local queue_changes = 0
+local position_cache = {}
+local oldest_release = nil  -- cached LINDEX r 0, reset when a release is recorded
+local timers_ran_at = nil
+
+RESETS[#RESETS + 1] = function()
+  events = {}
+  measurements = {}
+  earliest_armed = nil
+  queue_changes = 0
+  position_cache = {}
+  oldest_release = nil
+  timers_ran_at = nil
+end
 
 local function emit(id, message)
   events[#events + 1] = {id, message}
 end
 
 -- ---- queue ------------------------------------------------------------------------
-
--- ZRANK is O(log N); within one call a position is cached until the queue changes.
-local queue_changes = 0
-local position_cache = {}
 
 local function enqueue(user, at_front)
   local ticket
@@ -60,8 +71,6 @@ end
 local function occupied()
   return G.ndraft + G.nconn
 end
-
-local oldest_release = nil  -- cached LINDEX r 0, reset when a release is recorded
 
 local function release_slot(user)
   if user.st == DRAFT then
@@ -123,10 +132,9 @@ local function new_user(id)
   end
   local generation = G.ngen
   gset('ngen', generation + 1)
-  local user = {id = id, dirty = {}, st = DISCONNECTED, rs = R_NONE, w = 0, rn = 0, dm = 0,
+  local user = {id = id, st = DISCONNECTED, rs = R_NONE, w = 0, rn = 0, dm = 0,
                 os = 0, tk = 0, gen = generation, ja = 0, ls = 0, dl = 0, td = 0, ca = 0, ss = 0,
                 da = 0, a0 = 0, a1 = 0, a2 = 0, d0 = 0, d1 = 0, d2 = 0, sl = slot}
-  for _, field in ipairs(USER_FIELDS) do user.dirty[field] = true end
   users[id] = user
   touched[id] = user
   changed = true
@@ -348,8 +356,6 @@ local function release_instance(instance)
     if user then stream_change_core(user, false, closes[id]) end
   end
 end
-
-local timers_ran_at = nil
 
 -- Runs every due timer in (deadline, sequence) order, then offers drafts. One due member is
 -- read at a time: a firing can arm a timer that is due at once and must run in order.

@@ -1,5 +1,5 @@
 -- Part 4 of 4: the operations of the Store interface (src/store/store.hpp), one per value of
--- ARGV[1], each the counterpart of an Engine or EmbeddedStore method. A writing operation
+-- args[1], each the counterpart of an Engine or EmbeddedStore method. A writing operation
 -- ends with finish(): the store sequence moves when the state changed or a notification
 -- goes out, the changes are written back, and each notification is published on
 -- CHANNEL_PREFIX .. user_id with the sequence as a last field ("seq"), which the
@@ -18,7 +18,7 @@ local SETTING_NAMES = {'max', 'sess', 'draft', 'idle', 'pres', 'miss', 'soon', '
 local function settings_from(first)
   local out = {}
   for i, name in ipairs(SETTING_NAMES) do
-    local value = tonumber(ARGV[first + i - 1])
+    local value = tonumber(ARGS[first + i - 1])
     if not value then return nil end
     out[name] = value
   end
@@ -41,14 +41,14 @@ local function answer(...)
   return {now, G.seq, -1, {}, ...}
 end
 
--- Who acts: ARGV[first] is 1 for an actor that may act on any generation, then up to two
+-- Who acts: ARGS[first] is 1 for an actor that may act on any generation, then up to two
 -- generations named by the caller's tickets ('' for none). Mirrors store::Actor and
 -- EmbeddedStore::permitted, timers first so that the record checked is the one acted on.
 local function permitted(id, first, creates)
-  if ARGV[first] == '1' then return true end
+  if ARGS[first] == '1' then return true end
   local held = {}
   for i = first + 1, first + 2 do
-    if ARGV[i] ~= '' then held[#held + 1] = tonumber(ARGV[i]) end
+    if ARGS[i] ~= '' then held[#held + 1] = tonumber(ARGS[i]) end
   end
   run_timers()
   local user = load(id)
@@ -158,27 +158,27 @@ local function op_poll(id)
   return finish(user and view(user) or false)
 end
 
--- A stream opened on instance ARGV[9] (token ARGV[10]; lease ARGV[11] ms, 0: none).
+-- A stream opened on instance ARGS[9] (token ARGS[10]; lease ARGS[11] ms, 0: none).
 local function op_open(id)
   if not permitted(id, 6, false) then return finish(1, false, 0) end
   run_timers()
   local user = load(id)
   if not user then return finish(0, false, 0) end
-  local instance = ARGV[9]
+  local instance = ARGS[9]
   stream_change_core(user, true, 1)
-  call('HSET', held_key(instance), ARGV[10], id)
-  local lease = tonumber(ARGV[11])
+  call('HSET', held_key(instance), ARGS[10], id)
+  local lease = tonumber(ARGS[11])
   if lease > 0 then call('ZADD', KEY_TIMERS, now + lease, 'L' .. instance) end
   return finish(0, view(user), 1)
 end
 
--- Streams closed on instance ARGV[5]: pairs of token ('' when the instance registered none
--- for the user) and user id from ARGV[6].
+-- Streams closed on instance ARGS[5]: pairs of token ('' when the instance registered none
+-- for the user) and user id from ARGS[6].
 local function op_close()
   run_timers()
-  local key = held_key(ARGV[5])
-  for i = 6, #ARGV - 1, 2 do
-    local token, id = ARGV[i], ARGV[i + 1]
+  local key = held_key(ARGS[5])
+  for i = 6, #ARGS - 1, 2 do
+    local token, id = ARGS[i], ARGS[i + 1]
     local count = 1
     -- A token the instance's lease already released was counted closed then.
     if token ~= '' and call('HDEL', key, token) == 0 then count = 0 end
@@ -189,22 +189,22 @@ local function op_close()
 end
 
 local function op_lease()
-  local member = 'L' .. ARGV[5]
+  local member = 'L' .. ARGS[5]
   local existed = call('ZSCORE', KEY_TIMERS, member) and 1 or 0
-  call('ZADD', KEY_TIMERS, now + tonumber(ARGV[6]), member)
+  call('ZADD', KEY_TIMERS, now + tonumber(ARGS[6]), member)
   return finish(existed)
 end
 
 local function op_release()
-  call('ZREM', KEY_TIMERS, 'L' .. ARGV[5])
-  release_instance(ARGV[5])
+  call('ZREM', KEY_TIMERS, 'L' .. ARGS[5])
+  release_instance(ARGS[5])
   return finish()
 end
 
 local function op_positions()
   local views = {}
-  for i = 5, #ARGV do
-    local user = load(ARGV[i])
+  for i = 5, #ARGS do
+    local user = load(ARGS[i])
     views[#views + 1] = user and view(user) or false
   end
   return answer(G.ver, views)
@@ -242,7 +242,7 @@ end
 
 local function op_pause()
   run_timers()
-  gset('paused', tonumber(ARGV[5]))
+  gset('paused', tonumber(ARGS[5]))
   offer_drafts()
   return finish(G.paused)
 end
@@ -342,39 +342,44 @@ local function op_check()
   return ''
 end
 
-if not G.max and OP ~= 'init' then
-  return redis.error_reply('WAITROOM_UNINITIALIZED the room has no settings (run init)')
-end
+-- One call: the operation named by args[1]. The library's function and the script's body
+-- both call this (see embed_lua.cmake).
+local function run(args)
+  begin(args)
+  if not G.max and OP ~= 'init' then
+    return redis.error_reply('WAITROOM_UNINITIALIZED the room has no settings (run init)')
+  end
 
-local id = ARGV[5]
-if OP == 'join' then return op_join(id) end
-if OP == 'confirm' then return op_confirm(id) end
-if OP == 'leave' then
-  if not permitted(id, 6, false) then return finish(1, 0, DISCONNECTED) end
-  return op_end(id, R_LEFT)
+  local id = ARGS[5]
+  if OP == 'join' then return op_join(id) end
+  if OP == 'confirm' then return op_confirm(id) end
+  if OP == 'leave' then
+    if not permitted(id, 6, false) then return finish(1, 0, DISCONNECTED) end
+    return op_end(id, R_LEFT)
+  end
+  if OP == 'kick' then return op_end(id, R_KICKED) end
+  if OP == 'heartbeat' then return op_heartbeat(id) end
+  if OP == 'find' then
+    local user = load(id)
+    return answer(user and view(user) or false)
+  end
+  if OP == 'poll' then return op_poll(id) end
+  if OP == 'open' then return op_open(id) end
+  if OP == 'close' then return op_close() end
+  if OP == 'version' then return answer(G.ver) end
+  if OP == 'positions' then return op_positions() end
+  if OP == 'metrics' then return op_metrics() end
+  if OP == 'snapshot' then
+    return answer(call('ZRANGE', KEY_QUEUE, 0, -1), call('SMEMBERS', KEY_DRAFTS),
+                  call('SMEMBERS', KEY_CONNECTED))
+  end
+  if OP == 'settings' then return op_settings() end
+  if OP == 'update' then return op_update() end
+  if OP == 'pause' then return op_pause() end
+  if OP == 'advance' then return op_advance() end
+  if OP == 'init' then return op_init() end
+  if OP == 'lease' then return op_lease() end
+  if OP == 'release' then return op_release() end
+  if OP == 'check' then return answer(op_check()) end
+  return redis.error_reply('WAITROOM_BAD_OPERATION ' .. tostring(OP))
 end
-if OP == 'kick' then return op_end(id, R_KICKED) end
-if OP == 'heartbeat' then return op_heartbeat(id) end
-if OP == 'find' then
-  local user = load(id)
-  return answer(user and view(user) or false)
-end
-if OP == 'poll' then return op_poll(id) end
-if OP == 'open' then return op_open(id) end
-if OP == 'close' then return op_close() end
-if OP == 'version' then return answer(G.ver) end
-if OP == 'positions' then return op_positions() end
-if OP == 'metrics' then return op_metrics() end
-if OP == 'snapshot' then
-  return answer(call('ZRANGE', KEY_QUEUE, 0, -1), call('SMEMBERS', KEY_DRAFTS),
-                call('SMEMBERS', KEY_CONNECTED))
-end
-if OP == 'settings' then return op_settings() end
-if OP == 'update' then return op_update() end
-if OP == 'pause' then return op_pause() end
-if OP == 'advance' then return op_advance() end
-if OP == 'init' then return op_init() end
-if OP == 'lease' then return op_lease() end
-if OP == 'release' then return op_release() end
-if OP == 'check' then return answer(op_check()) end
-return redis.error_reply('WAITROOM_BAD_OPERATION ' .. tostring(OP))
