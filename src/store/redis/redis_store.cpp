@@ -31,6 +31,7 @@ constexpr std::size_t kPositionsPerCall = 1000;
 constexpr std::size_t kChannelsPerSubscribe = 512;
 // Closes kept for retry while Redis is unreachable; past this the lease settles them.
 constexpr std::size_t kMaxPendingCloses = 100'000;
+constexpr std::size_t kClosesPerCall = 500;
 // Error replies that mean "not now" rather than "never": Redis is starting (LOADING), busy
 // with a long script (BUSY), a replica cut from its master, out of memory, or read-only.
 constexpr std::string_view kTransientErrors[] = {"LOADING",  "BUSY",     "MASTERDOWN", "OOM",
@@ -484,7 +485,10 @@ awaitable<void> RedisStore::flush_pending_closes() {
   {
     std::lock_guard lock(mutex_);
     if (pending_closes_.empty()) co_return;
-    closes.swap(pending_closes_);
+    // At most kClosesPerCall per call, oldest first: one script's work stays bounded.
+    const auto count = std::min(pending_closes_.size(), kClosesPerCall);
+    closes.assign(pending_closes_.begin(), pending_closes_.begin() + std::ptrdiff_t(count));
+    pending_closes_.erase(pending_closes_.begin(), pending_closes_.begin() + std::ptrdiff_t(count));
   }
   std::vector<std::string> args{options_.instance_id};
   for (const auto& [token, user] : closes) {

@@ -47,6 +47,9 @@ local function enqueue(user, at_front)
   uset(user, 'st', WAITING)
   call('ZADD', KEY_QUEUE, ticket, user.id)
   queue_changes = queue_changes + 1
+  ginc('nwait')
+  -- The new ticket is the largest or the smallest: the position is known without a ZRANK.
+  position_cache[user.id] = {queue_changes, at_front and 1 or G.nwait}
   -- Joining at the back moves nobody; jumping the queue moves everyone behind.
   if at_front then ginc('ver') end
 end
@@ -54,6 +57,7 @@ end
 local function dequeue(user)
   call('ZREM', KEY_QUEUE, user.id)
   queue_changes = queue_changes + 1
+  gset('nwait', G.nwait - 1)
   ginc('ver')
 end
 
@@ -123,10 +127,12 @@ end
 -- ---- records ------------------------------------------------------------------------
 
 local function new_user(id)
-  local slot = call('RPOP', KEY_FREE_SLOTS)
-  if slot then
-    slot = tonumber(slot)
-  else
+  local slot = nil
+  if G.nfree > 0 then
+    slot = tonumber(call('RPOP', KEY_FREE_SLOTS))
+    gset('nfree', G.nfree - 1)
+  end
+  if not slot then
     slot = G.nslots
     gset('nslots', slot + 1)
   end
@@ -159,6 +165,7 @@ local function arm(user, kind, deadline)
   uset(user, ARMED_DEADLINE[kind], deadline)
   call('ZADD', KEY_TIMERS, deadline, timer_member(sequence, kind, user.id))
   if not earliest_armed or deadline < earliest_armed then earliest_armed = deadline end
+  if deadline < G.due then gset('due', deadline) end
 end
 
 local function disarm(user, kind)
@@ -174,6 +181,7 @@ local function forget(user)
   call('DEL', user_key(user.id))
   call('ZREM', KEY_USERS, user.id)
   call('RPUSH', KEY_FREE_SLOTS, user.sl)
+  ginc('nfree')
   users[user.id] = false
   touched[user.id] = nil
   changed = true
@@ -226,9 +234,10 @@ end
 local function offer_drafts()
   if G.paused == 1 then return end
   while occupied() < G.max do
+    if G.nwait == 0 then return end
     local head = call('ZPOPMIN', KEY_QUEUE)
-    if #head == 0 then return end
     queue_changes = queue_changes + 1
+    gset('nwait', G.nwait - 1)
     ginc('ver')
     local user = load(head[1])
     uset(user, 'st', DRAFT)
@@ -336,6 +345,12 @@ local function held_key(instance)
   return PREFIX .. 'i:' .. instance
 end
 
+-- An instance's stream lease is a member of the timer set like any timer.
+local function arm_lease(instance, deadline)
+  call('ZADD', KEY_TIMERS, deadline, 'L' .. instance)
+  if deadline < G.due then gset('due', deadline) end
+end
+
 -- An instance's lease ran out (it died, or lost Redis for longer than the lease): the
 -- streams it held count as closed now, so that their users are no longer present forever;
 -- each gets a fresh presence window to open a stream on another instance.
@@ -364,9 +379,14 @@ end
 local function run_timers()
   if timers_ran_at == now then return end
   timers_ran_at = now
-  while true do
+  -- Nothing is due before G.due (every ZADD to the set lowers it): most calls stop here.
+  while now >= G.due do
     local due = call('ZRANGEBYSCORE', KEY_TIMERS, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
-    if #due == 0 then break end
+    if #due == 0 then
+      local head = call('ZRANGE', KEY_TIMERS, 0, 0, 'WITHSCORES')
+      gset('due', head[2] and tonumber(head[2]) or 2 ^ 53)
+      break
+    end
     local member, deadline = due[1], tonumber(due[2])
     if member:byte(1) == 76 then  -- 'L': an instance's lease
       call('ZREM', KEY_TIMERS, member)

@@ -168,7 +168,7 @@ local function op_open(id)
   stream_change_core(user, true, 1)
   call('HSET', held_key(instance), ARGS[10], id)
   local lease = tonumber(ARGS[11])
-  if lease > 0 then call('ZADD', KEY_TIMERS, now + lease, 'L' .. instance) end
+  if lease > 0 then arm_lease(instance, now + lease) end
   return finish(0, view(user), 1)
 end
 
@@ -191,7 +191,7 @@ end
 local function op_lease()
   local member = 'L' .. ARGS[5]
   local existed = call('ZSCORE', KEY_TIMERS, member) and 1 or 0
-  call('ZADD', KEY_TIMERS, now + tonumber(ARGS[6]), member)
+  arm_lease(ARGS[5], now + tonumber(ARGS[6]))
   return finish(existed)
 end
 
@@ -211,7 +211,7 @@ local function op_positions()
 end
 
 local function op_metrics()
-  return answer(call('ZCARD', KEY_QUEUE), G.ndraft, G.nconn, G.max, G.paused, G.twait,
+  return answer(G.nwait, G.ndraft, G.nconn, G.max, G.paused, G.twait,
                 G.tsess, G.send, G.c_joins, G.c_drafts, G.c_adm, G.c_leaves, G.c_kicks, G.c_rq,
                 G.c_dto, G.c_sto, G.c_ito, G.c_ab, call('ZCARD', KEY_USERS))
 end
@@ -249,6 +249,8 @@ end
 
 local function op_advance()
   run_timers()
+  -- After run_timers, G.due is the earliest score in the set, or 2^53 when it is empty.
+  if G.due >= 2 ^ 53 then return finish(-1) end
   local head = call('ZRANGE', KEY_TIMERS, 0, 0, 'WITHSCORES')
   return finish(head[2] and tonumber(head[2]) or -1)
 end
@@ -262,7 +264,7 @@ local function op_init()
   if not G.max then
     local zero = {'paused', 'nft', 'twait', 'tsess', 'send', 'ver', 'seq', 'ndraft', 'nconn',
                   'nrel', 'nslots', 'c_joins', 'c_drafts', 'c_adm', 'c_leaves', 'c_kicks',
-                  'c_rq', 'c_dto', 'c_sto', 'c_ito', 'c_ab'}
+                  'c_rq', 'c_dto', 'c_sto', 'c_ito', 'c_ab', 'due', 'nwait', 'nfree'}
     for _, name in ipairs(zero) do gset(name, 0) end
     gset('nbt', 1)
     gset('ngen', 1)
@@ -323,11 +325,16 @@ local function op_check()
       end
     end
   end
-  if call('ZCARD', KEY_QUEUE) ~= counts[WAITING] then return 'queue size differs' end
+  if call('ZCARD', KEY_QUEUE) ~= counts[WAITING] or G.nwait ~= counts[WAITING] then
+    return 'queue size differs'
+  end
+  if call('LLEN', KEY_FREE_SLOTS) ~= G.nfree then return 'free slot count differs' end
   if call('SCARD', KEY_DRAFTS) ~= counts[DRAFT] or G.ndraft ~= counts[DRAFT] then return 'draft count differs' end
   if call('SCARD', KEY_CONNECTED) ~= counts[CONNECTED] or G.nconn ~= counts[CONNECTED] then
     return 'connected count differs'
   end
+  local head = call('ZRANGE', KEY_TIMERS, 0, 0, 'WITHSCORES')
+  if head[2] and tonumber(head[2]) < G.due then return 'a timer is earlier than due' end
   local members = call('ZRANGE', KEY_TIMERS, 0, -1)
   local leases = 0
   for _, member in ipairs(members) do

@@ -65,7 +65,7 @@ local changed = false
 -- ---- globals ----------------------------------------------------------------------
 --
 -- The globals, and each user record, are stored packed (struct.pack, one double per field:
--- exact for integers up to 2^53): reading 36 fields costs one GET and one unpack, about a
+-- exact for integers up to 2^53): reading 39 fields costs one GET and one unpack, about a
 -- tenth of an HGETALL turned into a Lua table, which is most of a join's time otherwise.
 -- Settings: max (max_active_users), sess, draft, idle, pres (ms), miss (max_draft_misses),
 -- soon (expiring_soon ms), rq (requeue policy, 1: front), renew (session renewal, 1: on),
@@ -73,17 +73,20 @@ local changed = false
 -- (next back and front tickets), ngen (next generation), tseq (next timer sequence), ver
 -- (queue version), seq (store sequence), ndraft, nconn, allow (the cap allowance), nrel
 -- (slot releases recorded), nslots (slots ever allocated), twait, tsess, send (total wait,
--- total session length, sessions ended) and the counters c_*.
+-- total session length, sessions ended), the counters c_*, and three that save a command
+-- each on the hot paths: due (no timer is due before it: a lower bound of the timer set's
+-- scores), nwait (the queue's length, hence the position of whoever joins at the back) and
+-- nfree (the free slot list's length).
 local GLOBAL_FIELDS = {'now', 'paused', 'nbt', 'nft', 'ngen', 'tseq', 'ver', 'seq', 'ndraft',
                        'nconn', 'allow', 'nrel', 'nslots', 'twait', 'tsess', 'send', 'c_joins',
                        'c_drafts', 'c_adm', 'c_leaves', 'c_kicks', 'c_rq', 'c_dto', 'c_sto',
                        'c_ito', 'c_ab', 'max', 'sess', 'draft', 'idle', 'pres', 'miss', 'soon',
-                       'rq', 'renew', 'ret'}
+                       'rq', 'renew', 'ret', 'due', 'nwait', 'nfree'}
 local GLOBAL_FORMAT  -- '<' and one 'd' per field, built at the first call
 local G = {}
 local globals_dirty = false
 -- Fields whose change is not a change of the room's state.
-local VOLATILE_GLOBALS = {now = true, tseq = true}
+local VOLATILE_GLOBALS = {now = true, tseq = true, due = true}
 
 local function gset(field, value)
   if G[field] ~= value then
@@ -103,18 +106,16 @@ local function load_globals()
     G = {}  -- a room without settings (see op_init)
     return
   end
-  -- The same table from call to call (a function library keeps it): filling its 36 fields
+  -- The same table from call to call (a function library keeps it): filling its fields
   -- again costs no rehash.
   local values = {unpack_struct(GLOBAL_FORMAT, packed)}
   for i, field in ipairs(GLOBAL_FIELDS) do G[field] = values[i] end
 end
 
-local function save_globals()
-  if not globals_dirty then return end
+local function packed_globals()
   local values = {}
   for i, field in ipairs(GLOBAL_FIELDS) do values[i] = G[field] end
-  call('SET', KEY_GLOBALS, pack(GLOBAL_FORMAT, table_unpack(values)))
-  globals_dirty = false
+  return pack(GLOBAL_FORMAT, table_unpack(values))
 end
 
 -- ---- user records -----------------------------------------------------------------
@@ -159,15 +160,28 @@ local function uset(user, field, value)
   end
 end
 
--- Writes back every touched record and the globals.
+-- Writes back every touched record and the globals: one MSET, or one per 500 records when a
+-- call touched many (settings that re-arm everyone's timers): unpack and a command's
+-- arguments are bounded by Lua's C stack.
 local function save()
+  local writes = {}
   for id, user in pairs(touched) do
     local values = {}
     for i, field in ipairs(USER_FIELDS) do values[i] = user[field] end
-    call('SET', user_key(id), pack(USER_FORMAT, table_unpack(values)))
+    writes[#writes + 1] = user_key(id)
+    writes[#writes + 1] = pack(USER_FORMAT, table_unpack(values))
+    if #writes >= 1000 then
+      call('MSET', table_unpack(writes))
+      writes = {}
+    end
   end
   touched = {}
-  save_globals()
+  if globals_dirty then
+    writes[#writes + 1] = KEY_GLOBALS
+    writes[#writes + 1] = packed_globals()
+    globals_dirty = false
+  end
+  if #writes > 0 then call('MSET', table_unpack(writes)) end
 end
 
 -- Starts a call: binds the libraries, reads the arguments and the globals, and clears the
