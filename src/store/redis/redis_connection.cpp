@@ -143,6 +143,13 @@ void Connection::stop() {
   });
 }
 
+void Connection::abandon() {
+  stopped_ = true;
+  auto pending = std::move(pending_);
+  pending_.clear();
+  pending.clear();
+}
+
 std::string Connection::last_error() const {
   std::lock_guard lock(error_mutex_);
   return last_error_;

@@ -102,6 +102,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start();
   // Fails what is in flight with `stopped`, closes, and stops reconnecting.
   void stop();
+  // Drops the completions still waiting, without running them. Only when no thread runs the
+  // io_context any more (after io_context::shutdown): a completion holds its caller's
+  // coroutine, which may hold this connection, and that cycle would never be freed.
+  void abandon();
   bool ready() const { return ready_.load(std::memory_order_acquire); }
   // Why the connection is down (empty while it is up).
   std::string last_error() const;

@@ -198,8 +198,14 @@ RedisStore::RedisStore(asio::any_io_executor executor, const Clock& clock,
 
 RedisStore::~RedisStore() {
   stop();
-  std::lock_guard lock(liveness_->mutex);
-  liveness_->store = nullptr;
+  {
+    std::lock_guard lock(liveness_->mutex);
+    liveness_->store = nullptr;
+  }
+  // The io_context no longer runs (see the header): what still waits on a connection will
+  // never be resumed, and must not keep it alive.
+  for (auto& connection : commands_) connection->abandon();
+  subscriber_->abandon();
 }
 
 void RedisStore::stop() {

@@ -85,6 +85,8 @@ struct RedisOptions {
 class RedisStore final : public Store {
  public:
   // Connects in the background: the store answers Unavailable until Redis is reachable.
+  // Destroy it once no thread runs the io_context any more (after stop(), once the
+  // io_context ran out of work or was shut down).
   RedisStore(boost::asio::any_io_executor executor, const Clock& clock, engine::Settings settings,
              EventSink& sink, RedisOptions options);
   ~RedisStore() override;
