@@ -1,7 +1,8 @@
 // The Redis store with several waitroom instances on one Redis (issue 6, DESIGN.md §5):
 // - a user joins on one instance and confirms, leaves or watches on another (one ticket
 //   secret), and a notification reaches the user's stream on whichever instance holds it, and
-//   the seed's channel queue_status:{user_id} in Redis;
+//   the seed's channel queue_status:{user_id} in Redis; coalesced position updates follow the
+//   queue wherever it changed;
 // - clients spread over two instances at random keep every invariant of DESIGN.md §2, and
 //   both instances report the same room;
 // - kill -9 one instance: the other keeps admitting, fires the dead one's timers within about
@@ -57,6 +58,14 @@ TEST_F(RedisInstancesTest, JoinOnOneConfirmOnTheOtherAndNotificationsFollowTheSt
   // Someone else's ticket acts nowhere.
   EXPECT_EQ(client(a).leave("alice", bearer(bob_ticket)).status, 403);
 
+  // Dave waits behind bob, watching on B.
+  const auto dave = client(b).join("dave");
+  ASSERT_EQ(dave.json().value("commit_position", Json()), 2) << dave.describe();
+  SseStream dave_stream(port(b), "dave", bearer(ticket_of(dave)));
+  const auto dave_first = dave_stream.next_event(5s);
+  ASSERT_TRUE(dave_first);
+  EXPECT_EQ(dave_first->value("position", Json()), 2) << dave_first->dump();
+
   // Alice leaves on B: bob's stream on A hears his draft at once.
   const auto sent = Clock::now();
   ASSERT_EQ(client(b).leave("alice", bearer(alice_ticket)).status, 200);
@@ -67,6 +76,12 @@ TEST_F(RedisInstancesTest, JoinOnOneConfirmOnTheOtherAndNotificationsFollowTheSt
             << delay.count() << " ms\n";
   EXPECT_LT(delay, 1000ms);
   EXPECT_EQ(draft->json["duration"], 30) << draft->json.dump();
+
+  // Dave moved up: a coalesced position update (at most one a second) on B, from the queue
+  // version kept in Redis.
+  const auto moved = dave_stream.wait_for(
+      [](const Json& json) { return json.value("position", Json()) == 1; }, 5s);
+  EXPECT_TRUE(moved) << "no position update for dave";
 
   // The same notification on the seed's channel, with the store sequence as a last field.
   const auto published = seed_channel.next(5s);
