@@ -199,9 +199,8 @@ local function desired(user, kind)
     if status == CONNECTED and G.idle > 0 then return user.ls + G.idle end
     return nil
   end
-  if (status == DRAFT or status == CONNECTED) and user.w == 0 and G.soon > 0 and G.soon < user.td then
-    return user.dl - G.soon
-  end
+  local holding = status == DRAFT or status == CONNECTED
+  if holding and user.w == 0 and G.soon > 0 and G.soon < user.td then return user.dl - G.soon end
   return nil
 end
 

@@ -313,14 +313,15 @@ local function op_check()
     for kind = 0, 2 do
       local want = desired(user, kind)
       local sequence = user[ARMED_SEQUENCE[kind]]
-      if want and sequence == 0 then return 'timer ' .. kind .. ' of ' .. user.id .. ' not armed' end
-      if not want and sequence ~= 0 then return 'timer ' .. kind .. ' of ' .. user.id .. ' armed for nothing' end
+      local timer = 'timer ' .. kind .. ' of ' .. user.id
+      if want and sequence == 0 then return timer .. ' not armed' end
+      if not want and sequence ~= 0 then return timer .. ' armed for nothing' end
       if want then
         armed = armed + 1
-        if user[ARMED_DEADLINE[kind]] > want then return 'timer ' .. kind .. ' of ' .. user.id .. ' late' end
+        if user[ARMED_DEADLINE[kind]] > want then return timer .. ' late' end
         local score = call('ZSCORE', KEY_TIMERS, timer_member(sequence, kind, user.id))
         if tonumber(score) ~= user[ARMED_DEADLINE[kind]] then
-          return 'timer ' .. kind .. ' of ' .. user.id .. ' missing from the set'
+          return timer .. ' missing from the set'
         end
       end
     end
@@ -329,7 +330,9 @@ local function op_check()
     return 'queue size differs'
   end
   if call('LLEN', KEY_FREE_SLOTS) ~= G.nfree then return 'free slot count differs' end
-  if call('SCARD', KEY_DRAFTS) ~= counts[DRAFT] or G.ndraft ~= counts[DRAFT] then return 'draft count differs' end
+  if call('SCARD', KEY_DRAFTS) ~= counts[DRAFT] or G.ndraft ~= counts[DRAFT] then
+    return 'draft count differs'
+  end
   if call('SCARD', KEY_CONNECTED) ~= counts[CONNECTED] or G.nconn ~= counts[CONNECTED] then
     return 'connected count differs'
   end
@@ -340,7 +343,9 @@ local function op_check()
   for _, member in ipairs(members) do
     if member:byte(1) == 76 then leases = leases + 1 end
   end
-  if #members - leases ~= armed then return 'timer set holds ' .. (#members - leases) .. ' timers, ' .. armed .. ' armed' end
+  if #members - leases ~= armed then
+    return 'timer set holds ' .. (#members - leases) .. ' timers, ' .. armed .. ' armed'
+  end
   if G.allow < G.max then return 'cap allowance below the cap' end
   if occupied() > G.allow then return 'active+draft exceeds the cap' end
   if G.paused == 0 and occupied() < G.max and counts[WAITING] > 0 then
