@@ -27,7 +27,9 @@ end
 
 local function finish(...)
   if #events > 0 or changed then gset('seq', G.seq + 1) end
-  gset('now', now)
+  -- The latest `now` is kept with any other change of the globals; a mere status poll (a
+  -- presence touch) does not rewrite them for it.
+  if globals_dirty then gset('now', now) end
   save()
   local tail = ',"seq":' .. fmt('%d', G.seq) .. '}'
   for _, event in ipairs(events) do
