@@ -160,7 +160,7 @@ void Connection::set_last_error(std::string text) {
   last_error_ = std::move(text);
 }
 
-void Connection::post_enqueue(std::unique_ptr<Completion> completion, std::string bytes,
+void Connection::post_enqueue(std::unique_ptr<ReplyCompletion> completion, std::string bytes,
                               std::size_t replies, bool internal) {
   asio::post(strand_, [self = shared_from_this(), completion = std::move(completion),
                        bytes = std::move(bytes), replies, internal]() mutable {
@@ -168,7 +168,7 @@ void Connection::post_enqueue(std::unique_ptr<Completion> completion, std::strin
   });
 }
 
-void Connection::enqueue(std::unique_ptr<Completion> completion, std::string bytes,
+void Connection::enqueue(std::unique_ptr<ReplyCompletion> completion, std::string bytes,
                          std::size_t replies, bool internal) {
   if (stopped_) {
     completion->complete(make_error_code(Errc::stopped), {});

@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "engine/time.hpp"
+#include "store/redis/completion.hpp"
 #include "store/redis/redis_reply.hpp"
 
 struct redisReader;
@@ -124,46 +125,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, RedisReply)>(
         [self = shared_from_this(), internal](auto handler, std::string bytes,
                                               std::size_t replies) {
-          using Handler = std::decay_t<decltype(handler)>;
-          self->post_enqueue(std::make_unique<HandlerCompletion<Handler>>(std::move(handler)),
-                             std::move(bytes), replies, internal);
+          self->post_enqueue(
+              make_completion<boost::system::error_code, RedisReply>(std::move(handler)),
+              std::move(bytes), replies, internal);
         },
         token, format_command(command.args), command.replies);
   }
 
-  class Completion {
-   public:
-    virtual ~Completion() = default;
-    virtual void complete(boost::system::error_code ec, RedisReply reply) = 0;
-  };
-  // Resumes the caller on its own executor, never inside the connection's strand.
-  template <class Handler>
-  class HandlerCompletion final : public Completion {
-   public:
-    explicit HandlerCompletion(Handler handler) : handler_(std::move(handler)) {}
-    void complete(boost::system::error_code ec, RedisReply reply) override {
-      auto executor = boost::asio::get_associated_executor(handler_);
-      boost::asio::post(executor,
-                        [handler = std::move(handler_), ec, reply = std::move(reply)]() mutable {
-                          std::move(handler)(ec, std::move(reply));
-                        });
-    }
-
-   private:
-    Handler handler_;
-  };
+  using ReplyCompletion = Completion<boost::system::error_code, RedisReply>;
   struct Pending {
-    std::unique_ptr<Completion> completion;
+    std::unique_ptr<ReplyCompletion> completion;
     std::uint64_t sent_tick;
     std::size_t replies_left;
   };
 
   Connection(boost::asio::any_io_executor executor, ConnectionOptions options);
 
-  void post_enqueue(std::unique_ptr<Completion> completion, std::string bytes, std::size_t replies,
-                    bool internal);
+  void post_enqueue(std::unique_ptr<ReplyCompletion> completion, std::string bytes,
+                    std::size_t replies, bool internal);
   // The rest runs on the strand.
-  void enqueue(std::unique_ptr<Completion> completion, std::string bytes, std::size_t replies,
+  void enqueue(std::unique_ptr<ReplyCompletion> completion, std::string bytes, std::size_t replies,
                bool internal);
   void start_write();
   void dispatch(RedisReply reply);

@@ -164,6 +164,8 @@ RedisStore::RedisStore(asio::any_io_executor executor, const Clock& clock,
       timer_(timer_strand_) {
   if (options_.instance_id.empty()) options_.instance_id = random_instance_id();
   use_functions_ = options_.use_functions;
+  batcher_ = std::make_unique<Batcher>(*this, std::max<std::size_t>(options_.connections, 1),
+                                       options_.max_batch);
   const std::size_t count = std::max<std::size_t>(options_.connections, 1);
   for (std::size_t i = 0; i < count; ++i) {
     ConnectionOptions connection;
@@ -271,20 +273,116 @@ void RedisStore::check_error(const RedisReply& reply, std::string_view operation
   throw std::runtime_error("Redis store: " + std::string(operation) + ": " + reply.text);
 }
 
+// ---- batches ----------------------------------------------------------------------------
+//
+// Operations go to Redis through the Batcher: as long as fewer calls than there are
+// connections are in flight, an operation is sent at once, alone; otherwise it waits for one
+// of them to come back and leaves with every operation that queued meanwhile, as one 'batch'
+// call (lua/operations.lua, run), up to max_batch of them. Under light load nothing waits;
+// under heavy load the cost of a call is shared, as the durable store shares an fsync. Each
+// operation is still atomic and still answered on its own.
+
+class RedisStore::Batcher {
+ public:
+  using OperationCompletion = Completion<std::exception_ptr, RedisReply>;
+
+  Batcher(RedisStore& store, std::size_t parallel, std::size_t max_batch)
+      : store_(store),
+        parallel_(std::max<std::size_t>(parallel, 1)),
+        max_batch_(std::max<std::size_t>(max_batch, 1)) {}
+
+  // `operation`: name, now, then its own arguments. Completes with its answer (an error
+  // reply included), or with the exception that stopped its call.
+  template <class Token>
+  auto async_submit(Args operation, Token&& token) {
+    return asio::async_initiate<Token, void(std::exception_ptr, RedisReply)>(
+        [this](auto handler, Args operation) {
+          Entry entry{std::move(operation),
+                      make_completion<std::exception_ptr, RedisReply>(std::move(handler))};
+          std::lock_guard lock(mutex_);
+          queue_.push_back(std::move(entry));
+          send_locked();
+        },
+        token, std::move(operation));
+  }
+
+ private:
+  struct Entry {
+    Args operation;
+    std::unique_ptr<OperationCompletion> completion;
+  };
+
+  void send_locked() {
+    while (in_flight_ < parallel_ && !queue_.empty()) {
+      const auto count = std::min(queue_.size(), max_batch_);
+      std::vector<Entry> batch(std::make_move_iterator(queue_.begin()),
+                               std::make_move_iterator(queue_.begin() + std::ptrdiff_t(count)));
+      queue_.erase(queue_.begin(), queue_.begin() + std::ptrdiff_t(count));
+      ++in_flight_;
+      asio::co_spawn(store_.executor_, send(std::move(batch)), asio::detached);
+    }
+  }
+
+  awaitable<void> send(std::vector<Entry> batch) {
+    std::exception_ptr failure;
+    RedisReply reply;
+    try {
+      if (batch.size() == 1) {
+        reply = co_await store_.send(std::move(batch.front().operation));
+      } else {
+        store_.batched_ += batch.size();
+        Args call{"batch", "0", std::to_string(batch.size())};
+        for (auto& entry : batch) {
+          call.push_back(std::to_string(entry.operation.size()));
+          for (auto& arg : entry.operation) call.push_back(std::move(arg));
+        }
+        reply = co_await store_.send(std::move(call));
+      }
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    // One answer each, in order; an error for the whole batch (no settings yet, say) is
+    // every operation's answer.
+    const bool split = batch.size() > 1 && !failure && reply.type == RedisReply::Type::array &&
+                       reply.size() == batch.size();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i].completion->complete(failure, split ? std::move(reply.elements[i]) : reply);
+    }
+    std::lock_guard lock(mutex_);
+    --in_flight_;
+    send_locked();
+  }
+
+  RedisStore& store_;
+  const std::size_t parallel_;
+  const std::size_t max_batch_;
+  std::mutex mutex_;
+  std::vector<Entry> queue_;
+  std::size_t in_flight_ = 0;
+};
+
 awaitable<RedisReply> RedisStore::invoke(std::string_view operation, Args args) {
+  Args prepared;
+  prepared.reserve(args.size() + 2);
+  prepared.push_back(std::string(operation));
+  prepared.push_back(std::to_string(to_unix_ms(clock_.now())));
+  for (auto& arg : args) prepared.push_back(std::move(arg));
+  co_return co_await batcher_->async_submit(std::move(prepared), asio::use_awaitable);
+}
+
+awaitable<RedisReply> RedisStore::send(Args call) {
   // FCALL name 0 op prefix channel-prefix now args..., or EVALSHA sha 0 ... on a Redis
   // without functions; only the first two words differ.
   Args command;
-  command.reserve(args.size() + 7);
+  command.reserve(call.size() + 5);
   const bool functions = use_functions_;
   command.push_back(functions ? "FCALL" : "EVALSHA");
   command.push_back(std::string(functions ? engine_function_name() : engine_script_sha1()));
   command.push_back("0");
-  command.push_back(std::string(operation));
+  command.push_back(std::move(call[0]));
   command.push_back(options_.key_prefix);
   command.push_back(options_.channel_prefix);
-  command.push_back(std::to_string(to_unix_ms(clock_.now())));
-  for (auto& arg : args) command.push_back(std::move(arg));
+  for (std::size_t i = 1; i < call.size(); ++i) command.push_back(std::move(call[i]));
 
   RedisReply reply;
   for (int attempt = 0; attempt < 3; ++attempt) {

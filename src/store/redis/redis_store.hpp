@@ -80,6 +80,8 @@ struct RedisOptions {
   // Call the engine as a Redis function (FCALL); false: as a script (EVALSHA), which is also
   // what happens by itself on a Redis without functions (older than 7).
   bool use_functions = true;
+  // Operations sent as one call when they queue behind the calls in flight (1: never).
+  std::size_t max_batch = 64;
 };
 
 class RedisStore final : public Store {
@@ -121,10 +123,13 @@ class RedisStore final : public Store {
   const std::string& instance_id() const { return options_.instance_id; }
   // Whether the command and subscriber connections are up.
   bool ready() const;
+  // Operations that went to Redis in a batch of several, so far.
+  std::uint64_t batched_operations() const { return batched_; }
 
  private:
   struct Reply;  // a script's answer, its common header parsed
   class Waiter;
+  class Batcher;
   // What outlives the store in handlers and connection callbacks that may still run after it
   // is gone (a test that destroys it while its io_context keeps running): they look the
   // store up here, under the mutex, and find nothing once the destructor ran.
@@ -140,9 +145,11 @@ class RedisStore final : public Store {
   // uninitialised room are handled here. Throws Unavailable, or std::runtime_error when
   // Redis answers something unexpected.
   awaitable<Reply> call(std::string_view operation, std::vector<std::string> args);
-  // The call itself: FCALL (loading the library when Redis has not got it) or EVALSHA
-  // (EVAL on NOSCRIPT); the raw reply, an error reply included.
+  // One operation, through the batcher; the raw reply, an error reply included.
   awaitable<RedisReply> invoke(std::string_view operation, std::vector<std::string> args);
+  // One call of the engine (an operation or a batch: name, now or "0", arguments): FCALL,
+  // loading the library when Redis has not got it, or EVALSHA (EVAL on NOSCRIPT).
+  awaitable<RedisReply> send(std::vector<std::string> call);
   // Throws for an error reply: Unavailable when it means "not now" (LOADING, BUSY, ...).
   static void check_error(const RedisReply& reply, std::string_view operation);
   awaitable<RedisReply> execute(std::vector<std::string> args);
@@ -171,6 +178,8 @@ class RedisStore final : public Store {
   std::atomic<std::size_t> next_connection_{0};
   std::atomic<bool> initialised_{false};
   std::atomic<bool> use_functions_{true};
+  std::unique_ptr<Batcher> batcher_;
+  std::atomic<std::uint64_t> batched_{0};
   std::atomic<bool> stopped_{false};
 
   // The timer loop's wake-up, on its own strand.

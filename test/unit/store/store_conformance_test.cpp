@@ -1,14 +1,18 @@
 // The store conformance suite (DESIGN.md §5: "the same behaviour tests run against both
 // stores"): every test here runs unchanged against the embedded store without a journal
 // (--ephemeral), with its journal (durable), and against the Redis store on a real
-// redis-server (its engine called as a function, and as a script), each on a ManualClock. It checks that operations answer the engine's results,
-// that notifications reach the sink in order with increasing sequences and in the exact
-// shapes of DESIGN.md §3, that the store's own timer fires the due deadlines (drafts that run
-// out and are requeued or dropped, sessions, idle and presence timeouts, the expiring-soon
-// notice, forgotten records), that positions, snapshots, metrics and settings agree, that a
-// paused room or a lowered cap admits nobody and kicks nobody, and that an operation checks
-// who acts against the record it acts on, atomically, changing nothing when it refuses.
+// redis-server (its engine called as a function, and as a script), each on a ManualClock. It checks
+// that operations answer the engine's results, that notifications reach the sink in order with
+// increasing sequences and in the exact shapes of DESIGN.md §3, that the store's own timer fires
+// the due deadlines (drafts that run out and are requeued or dropped, sessions, idle and presence
+// timeouts, the expiring-soon notice, forgotten records), that positions, snapshots, metrics and
+// settings agree, that a paused room or a lowered cap admits nobody and kicks nobody, and that an
+// operation checks who acts against the record it acts on, atomically, changing nothing when it
+// refuses, and that operations in flight at once are each answered as if alone (the Redis store
+// batches them).
 #include <gtest/gtest.h>
+
+#include <set>
 
 #include "store_test_support.hpp"
 
@@ -437,6 +441,57 @@ TEST_P(StoreConformanceTest, MeasurementsFeedTheHistograms) {
   const auto metrics = run(store().metrics());
   EXPECT_EQ(metrics.average_wait, 15s);
   EXPECT_EQ(metrics.average_session, 30s);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentOperationsAreEachAnsweredAsIfAlone) {
+  auto settings = base_settings();
+  settings.max_active_users = 5;
+  settings.draft_duration = 100s;
+  open(settings);
+  // A hundred joins in flight at once (the Redis store sends most of them in batches), with
+  // status polls of the same ids among them.
+  constexpr int kUsers = 100;
+  std::vector<std::string> ids;  // outlive the calls (they take string_views)
+  for (int i = 0; i < kUsers; ++i) ids.push_back("c" + std::to_string(i));
+  std::vector<std::optional<At<engine::JoinResult>>> joined(kUsers);
+  int done = 0;
+  for (int i = 0; i < kUsers; ++i) {
+    boost::asio::co_spawn(harness_->io(), store().join(ids[i], kAnyone),
+                          [&, i](std::exception_ptr error, At<engine::JoinResult> result) {
+                            if (!error) joined[i] = std::move(result);
+                            ++done;
+                          });
+    boost::asio::co_spawn(harness_->io(), store().poll(ids[i]),
+                          [&](std::exception_ptr, Viewed) { ++done; });
+  }
+  ASSERT_TRUE(harness_->run_until([&] { return done == 2 * kUsers; }, 10'000ms));
+  std::set<std::uint64_t> positions;
+  std::set<std::uint64_t> generations;
+  int drafts = 0;
+  for (const auto& join : joined) {
+    ASSERT_TRUE(join);
+    EXPECT_TRUE(join->result.created);
+    generations.insert(join->result.after.generation);
+    if (join->result.after.status == Status::draft) {
+      ++drafts;
+    } else {
+      EXPECT_EQ(join->result.after.status, Status::waiting);
+      positions.insert(join->result.after.position);
+    }
+  }
+  EXPECT_EQ(drafts, 5);
+  EXPECT_EQ(generations.size(), std::size_t{kUsers});
+  ASSERT_EQ(positions.size(), std::size_t{kUsers - 5});
+  EXPECT_EQ(*positions.begin(), 1u);
+  EXPECT_EQ(*positions.rbegin(), std::uint64_t{kUsers - 5});
+  harness_->sync();
+  EXPECT_EQ(sink().all().size(), std::size_t{kUsers + 5});
+  EXPECT_FALSE(sink().sequence_went_back());
+  EXPECT_EQ(run(store().metrics()).counters.joins, std::uint64_t{kUsers});
+  EXPECT_EQ(harness_->check_invariants(), "");
+  if (auto* redis = harness_->redis_store()) {
+    EXPECT_GT(redis->batched_operations(), 0u);
+  }
 }
 
 TEST_P(StoreConformanceTest, ActorIsCheckedAgainstTheRecordActedOn) {

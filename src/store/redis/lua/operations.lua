@@ -30,7 +30,7 @@ local function finish(...)
   -- The latest `now` is kept with any other change of the globals; a mere status poll (a
   -- presence touch) does not rewrite them for it.
   if globals_dirty then gset('now', now) end
-  save()
+  if not in_batch then save() end
   local tail = ',"seq":' .. fmt('%d', G.seq) .. '}'
   for _, event in ipairs(events) do
     call('PUBLISH', CHANNEL_PREFIX .. event[1], event[2] .. tail)
@@ -356,13 +356,8 @@ local function op_check()
   return ''
 end
 
--- One call: the operation named by args[1]. The library's function and the script's body
--- both call this (see embed_lua.cmake).
-local function run(args)
-  begin(args)
-  if not G.max and OP ~= 'init' then
-    return redis.error_reply('WAITROOM_UNINITIALIZED the room has no settings (run init)')
-  end
+-- The operation named by OP, with ARGS.
+local function operate()
 
   local id = ARGS[5]
   if OP == 'join' then return op_join(id) end
@@ -396,4 +391,35 @@ local function run(args)
   if OP == 'release' then return op_release() end
   if OP == 'check' then return answer(op_check()) end
   return redis.error_reply('WAITROOM_BAD_OPERATION ' .. tostring(OP))
+end
+
+-- One call: the operation named by args[1], or a batch of them. The library's function and
+-- the script's body both call this (see embed_lua.cmake).
+--
+-- A batch ('batch', prefix, channel prefix, unused, count, then for each operation: its
+-- argument count n, its name, its `now`, its n - 2 arguments) runs the operations one after
+-- the other, each exactly as if called alone (its own `now`, timers, notifications, store
+-- sequence and answer), and writes back once at the end. The store sends one when several
+-- operations wait for the same connection: the cost of a call (reading the globals,
+-- writing them back, the call itself) is then shared.
+local function run(args)
+  begin(args)
+  if not G.max and OP ~= 'init' then
+    return redis.error_reply('WAITROOM_UNINITIALIZED the room has no settings (run init)')
+  end
+  if OP ~= 'batch' then return operate() end
+  local answers = {}
+  local at = 6
+  in_batch = true
+  for index = 1, tonumber(args[5]) do
+    local count = tonumber(args[at])
+    local operation = {args[at + 1], PREFIX, CHANNEL_PREFIX, args[at + 2]}
+    for i = 3, count do operation[i + 2] = args[at + i] end
+    begin_operation(operation)
+    answers[index] = operate()
+    at = at + 1 + count
+  end
+  in_batch = false
+  save()
+  return answers
 end

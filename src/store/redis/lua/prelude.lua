@@ -198,6 +198,20 @@ local function save()
   if #writes > 0 then call('MSET', table_unpack(writes)) end
 end
 
+-- Inside a batch (see run): the operations' changes are written back once, at its end.
+local in_batch = false
+
+-- Starts one operation (of a call, or of a batch): its arguments, its `now` (never behind
+-- the latest one seen), and a clean slate for its own state.
+local function begin_operation(args)
+  ARGS = args
+  OP = args[1]
+  now = tonumber(args[4])
+  if G.now and G.now > now then now = G.now end
+  changed = false
+  for _, reset in ipairs(RESETS) do reset() end
+end
+
 -- Starts a call: binds the libraries, reads the arguments and the globals, and clears the
 -- state of the previous call.
 local function begin(args)
@@ -211,11 +225,8 @@ local function begin(args)
     GLOBAL_FORMAT = '<' .. string.rep('d', #GLOBAL_FIELDS)
     USER_FORMAT = '<' .. string.rep('d', #USER_FIELDS)
   end
-  ARGS = args
-  OP = args[1]
   PREFIX = args[2]
   CHANNEL_PREFIX = args[3]
-  now = tonumber(args[4])
   if PREFIX ~= keys_prefix then
     keys_prefix = PREFIX
     KEY_GLOBALS = PREFIX .. 'g'
@@ -227,11 +238,9 @@ local function begin(args)
     KEY_FREE_SLOTS = PREFIX .. 'F'
     KEY_RELEASES = PREFIX .. 'r'
   end
-  changed = false
   globals_dirty = false
   users = {}
   touched = {}
   load_globals()
-  if G.now and G.now > now then now = G.now end
-  for _, reset in ipairs(RESETS) do reset() end
+  begin_operation(args)
 end
