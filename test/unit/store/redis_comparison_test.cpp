@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "http/json_messages.hpp"
+#include "sim_random.hpp"
 #include "store_test_support.hpp"
 
 namespace waitroom::store::testing {
@@ -27,35 +28,8 @@ using engine::Engine;
 using engine::Settings;
 using engine::UserView;
 
-// Our own helpers over the raw generator, as test/sim does: a seed replays everywhere.
-class Random {
- public:
-  explicit Random(std::uint64_t seed) : generator_(seed) {}
-  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : generator_() % n; }
-  bool chance(std::uint64_t percent) { return below(100) < percent; }
-  Duration millis(std::int64_t from, std::int64_t to) {
-    return Duration{from +
-                    static_cast<std::int64_t>(below(static_cast<std::uint64_t>(to - from + 1)))};
-  }
-
- private:
-  std::mt19937_64 generator_;
-};
-
-Settings random_settings(Random& random) {
-  Settings s;
-  s.max_active_users = static_cast<std::uint32_t>(random.below(6));  // 0: a closed room
-  s.session_duration = random.millis(1'000, 120'000);
-  s.draft_duration = random.millis(500, 30'000);
-  s.idle_timeout = random.chance(30) ? 0ms : random.millis(1'000, 60'000);
-  s.presence_timeout = random.chance(30) ? 0ms : random.millis(1'000, 60'000);
-  s.max_draft_misses = static_cast<std::uint32_t>(1 + random.below(3));
-  s.expiring_soon = random.chance(20) ? 0ms : random.millis(100, 40'000);
-  s.requeue_policy = random.chance(50) ? engine::RequeuePolicy::back : engine::RequeuePolicy::front;
-  s.session_renewal = random.chance(25);
-  s.disconnected_retention = random.millis(0, 300'000);
-  return s;
-}
+using sim::Random;
+using sim::random_settings;
 
 std::string describe(const std::optional<UserView>& view) {
   if (!view) return "(none)";
