@@ -196,6 +196,10 @@ int serve(const cli::Config& config) {
 
   // Destroy every session's coroutine frame while the Hub and the store still exist.
   io_context.shutdown();
+  // The Redis store then drops the calls still waiting on its connections; Asio queues the
+  // destruction of their coroutines, which must also run while the Hub exists.
+  store_owner.reset();
+  io_context.shutdown();
   return 0;
 }
 
