@@ -141,9 +141,9 @@ class RedisStore final : public Store {
   template <class Function>
   static auto guarded(std::shared_ptr<Liveness> liveness, Function function);
 
-  // EVALSHA the engine script for `operation` with `args` (after now); NOSCRIPT and an
-  // uninitialised room are handled here. Throws Unavailable, or std::runtime_error when
-  // Redis answers something unexpected.
+  // Runs `operation` with `args` (after now) and parses the common head of its answer; a
+  // room without settings is initialised and the call retried. Throws Unavailable, or
+  // std::runtime_error when Redis answers something unexpected.
   awaitable<Reply> call(std::string_view operation, std::vector<std::string> args);
   // One operation, through the batcher; the raw reply, an error reply included.
   awaitable<RedisReply> invoke(std::string_view operation, std::vector<std::string> args);

@@ -1,9 +1,9 @@
 -- Part 4 of 4: the operations of the Store interface (src/store/store.hpp), one per value of
 -- args[1], each the counterpart of an Engine or EmbeddedStore method. A writing operation
 -- ends with finish(): the store sequence moves when the state changed or a notification
--- goes out, the changes are written back, and each notification is published on
--- CHANNEL_PREFIX .. user_id with the sequence as a last field ("seq"), which the
--- subscribing instance strips before the message reaches a stream.
+-- goes out, the changes are written back (at the end of a batch, inside one), and each
+-- notification is published on CHANNEL_PREFIX .. user_id with the sequence as a last field
+-- ("seq"), which the subscribing instance strips before the message reaches a stream.
 --
 -- Every reply starts with: now (the instant used), store sequence, the earliest deadline
 -- this call armed (-1: none), and the measurements (wait and session lengths, for the
