@@ -123,6 +123,9 @@ run_wrk() {  # threads connections url [request-script]
   echo
   bench/gate.sh "$build" 2>/dev/null || echo "(bench/gate.sh failed)"
   echo
+  # The Redis store: its own redis-server, the ceilings and the HTTP figures (issue 6).
+  bench/redis.sh "$build" "$seconds" || echo "(bench/redis.sh failed)"
+  echo
   echo "## Load test (simulated users, issue 5)"
   echo
   echo "\`waitroom load-test load\` against the server (2 threads, 20 slots, 10 s drafts and"

@@ -316,6 +316,55 @@ Setting checked_text(std::string name, std::string group, std::string help, std:
   return row;
 }
 
+// A Redis key or channel prefix: printable, no spaces, bounded (it is part of every key).
+template <typename Access>
+Setting prefix(std::string name, std::string group, std::string help, Access access) {
+  const std::string accepted =
+      "1 to 100 printable characters without spaces or glob characters (* ? [ ])";
+  Setting row{std::move(name), std::move(group), std::move(help), "TEXT", ValueType::text, false,
+              false,           nullptr,          nullptr};
+  row.set = [=](Config& config, std::string_view text, const std::string& where) {
+    bool ok = !text.empty() && text.size() <= 100;
+    for (char c : text) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte <= 0x20 || byte >= 0x7f || c == '*' || c == '?' || c == '[' || c == ']') ok = false;
+    }
+    if (!ok) reject(text, where, accepted);
+    access(config) = std::string(text);
+  };
+  row.show = [=](const Config& config) { return access(config); };
+  return row;
+}
+
+// REDIS_URL: host, port, database, user and password in one value (the password masked
+// when shown).
+Setting redis_url(std::string group) {
+  Setting row{"redis_url",
+              std::move(group),
+              "Redis as redis://[[user]:password@]host[:port][/db] (sets redis_host, redis_port, "
+              "redis_db and redis_password; those settings, if also given, override it)",
+              "URL",
+              ValueType::text,
+              false,
+              false,
+              nullptr,
+              nullptr};
+  row.set = [](Config& config, std::string_view text, const std::string& where) {
+    parse_redis_url(config, text, where);
+    config.redis_url = std::string(text);
+  };
+  row.show = [](const Config& config) -> std::string {
+    if (config.redis_url.empty()) return "(none)";
+    std::string shown = "redis://";
+    if (!config.redis_username.empty() || !config.redis_password.empty()) {
+      shown += config.redis_username + (config.redis_password.empty() ? "@" : ":********@");
+    }
+    return shown + config.redis_host + ":" + std::to_string(config.redis_port) + "/" +
+           std::to_string(config.redis_db);
+  };
+  return row;
+}
+
 bool is_host_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_';
@@ -524,6 +573,7 @@ const std::vector<Setting>& settings() {
         choice<StoreKind>("store", storage, "Where the queue lives", false,
                           [](auto& c) -> auto& { return c.store; },
                           {{"memory", StoreKind::memory}, {"redis", StoreKind::redis}}),
+        redis_url(storage),
         text(
             "redis_host", storage, "Redis host", [](auto& c) -> auto& { return c.redis_host; }, 1,
             false, false),
@@ -533,6 +583,27 @@ const std::vector<Setting>& settings() {
         count(
             "redis_db", storage, "Redis database number", false,
             [](auto& c) -> auto& { return c.redis_db; }, 0, 65535),
+        text(
+            "redis_password", storage, "Redis password (AUTH; empty: none)",
+            [](auto& c) -> auto& { return c.redis_password; }, 1, true, true),
+        prefix(
+            "redis_key_prefix", storage, "Prefix of every Redis key of this room",
+            [](auto& c) -> auto& { return c.redis_key_prefix; }),
+        prefix(
+            "redis_channel_prefix", storage,
+            "Prefix of the notification channels (the seed's queue_status:{user_id})",
+            [](auto& c) -> auto& { return c.redis_channel_prefix; }),
+        duration(
+            "redis_timeout", storage,
+            "Redis connect and command deadline: past it the API answers 503", false,
+            [](auto& c) -> auto& { return c.redis_timeout; }, ""),
+        count(
+            "redis_connections", storage, "Pipelined Redis connections (plus one for pub/sub)",
+            false, [](auto& c) -> auto& { return c.redis_connections; }, 1, 64),
+        duration(
+            "redis_stream_lease", storage,
+            "An instance that dies: its event streams count as closed after this", false,
+            [](auto& c) -> auto& { return c.redis_stream_lease; }, "never"),
 
         checked_text(
             "upstream", gate,
@@ -955,6 +1026,91 @@ Duration parse_duration(std::string_view text, std::string_view setting) {
   ms += fraction_ms_scaled / fraction_scale;
   if (ms > kMaxMs) return fail("too large; ");
   return Duration{ms};
+}
+
+void parse_redis_url(Config& config, std::string_view url, const std::string& where) {
+  const std::string expected = "redis://[[user]:password@]host[:port][/db]";
+  // Never echo the URL: it may hold a password.
+  auto fail = [&](std::string_view why) {
+    throw ConfigError("invalid value for " + where + ": " + std::string(why) + "; expected " +
+                      expected);
+  };
+  const std::string scheme = lower(url.substr(0, url.find("://") + 3));
+  if (scheme == "rediss://") fail("TLS (rediss://) is not supported");
+  if (scheme != "redis://") fail("the scheme must be redis://");
+  std::string_view rest = url.substr(scheme.size());
+  if (rest.find_first_of("?#") != std::string_view::npos) fail("no query or fragment allowed");
+  std::string_view path;
+  if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
+    path = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  // Percent-decoding, for user names and passwords with reserved characters.
+  auto decode = [&](std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] != '%') {
+        out += text[i];
+        continue;
+      }
+      unsigned value = 0;
+      if (i + 2 >= text.size() ||
+          std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16).ptr !=
+              text.data() + i + 3) {
+        fail("a bad %-escape in the user or password");
+      }
+      out += static_cast<char>(value);
+      i += 2;
+    }
+    return out;
+  };
+  std::string username;
+  std::string password;
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    const auto colon = userinfo.find(':');
+    if (colon == std::string_view::npos) {
+      password = decode(userinfo);  // redis://password@host, as redis-cli -u reads it
+    } else {
+      username = decode(userinfo.substr(0, colon));
+      password = decode(userinfo.substr(colon + 1));
+    }
+  }
+  std::string host;
+  std::string_view port_text;
+  if (!rest.empty() && rest.front() == '[') {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos) fail("an unclosed [ in the host");
+    host = std::string(rest.substr(1, close - 1));
+    rest = rest.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') fail("junk after the host");
+      port_text = rest.substr(1);
+    }
+  } else {
+    const auto colon = rest.rfind(':');
+    host = std::string(rest.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
+  }
+  if (host.empty()) fail("no host");
+  std::uint16_t port = 6379;
+  if (!port_text.empty() || rest.ends_with(':')) {
+    const auto value = parse_unsigned(port_text);
+    if (!value || *value < 1 || *value > 65535) fail("the port must be from 1 to 65535");
+    port = static_cast<std::uint16_t>(*value);
+  }
+  unsigned db = 0;
+  if (!path.empty()) {
+    const auto value = parse_unsigned(path);
+    if (!value || *value > 65535) fail("the database must be a number from 0 to 65535");
+    db = static_cast<unsigned>(*value);
+  }
+  config.redis_host = std::move(host);
+  config.redis_port = port;
+  config.redis_db = db;
+  config.redis_username = std::move(username);
+  config.redis_password = std::move(password);
 }
 
 std::vector<std::string> describe(const Config& config) {

@@ -63,9 +63,22 @@ struct Config {
   bool ephemeral = false;
 
   StoreKind store = StoreKind::memory;
+  // REDIS_URL as given (redis://[[user]:password@]host[:port][/db]); parsed into the fields
+  // below, which the settings after it may override one by one.
+  std::string redis_url;
   std::string redis_host = "localhost";
   std::uint16_t redis_port = 6379;
   unsigned redis_db = 0;
+  std::string redis_username;  // a Redis 6 ACL user, from REDIS_URL only
+  std::string redis_password;  // empty: no AUTH
+  // Several rooms may share one Redis: each under its own key and channel prefix.
+  std::string redis_key_prefix = "waitroom:";
+  std::string redis_channel_prefix = "queue_status:";
+  Duration redis_timeout = std::chrono::seconds{2};
+  unsigned redis_connections = 2;
+  // How long another instance waits before it counts the streams of an instance that
+  // stopped renewing its lease (it died) as closed.
+  Duration redis_stream_lease = std::chrono::seconds{10};
 
   // The gate (reverse proxy, issue 3). `upstream` is the URL as given ("" = no gate);
   // upstream_host/port are its parts, filled in by the same validation.
@@ -115,6 +128,10 @@ Command parse_command_line(const std::vector<std::string>& args, const Environme
 // Parses a duration: seconds as a number ("300", "0.5") or with a unit ("250ms", "5s",
 // "2m", "1h"). Throws ConfigError naming `setting` on anything else or a negative value.
 Duration parse_duration(std::string_view text, std::string_view setting);
+
+// Reads redis://[[username]:password@]host[:port][/db] into the Redis fields of `config`.
+// Throws ConfigError naming `where` on anything else (rediss:// included: no TLS).
+void parse_redis_url(Config& config, std::string_view url, const std::string& where);
 
 // Human-readable list of the effective settings, secrets masked, for the start-up log:
 // one "name = value [origin]" line per setting.

@@ -25,6 +25,7 @@
 #include "http/server.hpp"
 #include "loadtest/load_test.hpp"
 #include "store/embedded_store.hpp"
+#include "store/redis/redis_store.hpp"
 
 namespace {
 
@@ -76,6 +77,21 @@ std::string resolve_ticket_secret(const cli::Config& config) {
   return auth::load_or_create_secret(config.data_dir / "ticket_secret");
 }
 
+store::redis::RedisOptions redis_options(const cli::Config& config) {
+  store::redis::RedisOptions options;
+  options.endpoint = {.host = config.redis_host,
+                      .port = config.redis_port,
+                      .db = config.redis_db,
+                      .username = config.redis_username,
+                      .password = config.redis_password};
+  options.key_prefix = config.redis_key_prefix;
+  options.channel_prefix = config.redis_channel_prefix;
+  options.timeout = config.redis_timeout;
+  options.connections = config.redis_connections;
+  options.stream_lease = config.redis_stream_lease;
+  return options;
+}
+
 int serve(const cli::Config& config) {
   // stdout carries only the listening line that tests and scripts parse; logs go to stderr.
   spdlog::set_default_logger(spdlog::stderr_color_mt("waitroom"));
@@ -90,9 +106,12 @@ int serve(const cli::Config& config) {
   } else {
     signer.emplace(resolve_ticket_secret(config));
   }
-  if (config.store != cli::StoreKind::memory) {
-    spdlog::error("only the memory store is available in this build");
-    return 2;
+  if (config.store == cli::StoreKind::redis && config.auth_mode != cli::AuthMode::open &&
+      config.ticket_secret.empty() && !config.ticket_secret_file) {
+    spdlog::warn(
+        "store redis: every instance must sign tickets with the same key, or a ticket issued by "
+        "one is refused by another; set TICKET_SECRET or TICKET_SECRET_FILE (using {})",
+        (config.data_dir / "ticket_secret").string());
   }
 
   const unsigned threads =
@@ -104,7 +123,10 @@ int serve(const cli::Config& config) {
   // The embedded store is durable unless --ephemeral: the data directory is recovered (or
   // refused) before anything listens, so no client ever sees a half-recovered state.
   std::optional<store::JournalOptions> journal;
-  if (config.ephemeral) {
+  if (config.store == cli::StoreKind::redis) {
+    spdlog::info("store: redis at {}:{} db {}, keys under {}", config.redis_host, config.redis_port,
+                 config.redis_db, config.redis_key_prefix);
+  } else if (config.ephemeral) {
     spdlog::warn(
         "EPHEMERAL: nothing is written to disk; a restart loses every place in the queue and "
         "every ticket.");
@@ -112,12 +134,18 @@ int serve(const cli::Config& config) {
     journal = store::JournalOptions{.dir = config.data_dir};
   }
   std::unique_ptr<store::Store> store_owner;
-  try {
-    store_owner = std::make_unique<store::EmbeddedStore>(io_context.get_executor(), clock,
-                                                         config.engine, hub, std::move(journal));
-  } catch (const store::RecoveryError& e) {
-    spdlog::critical("{}", e.what());
-    return 3;
+  if (config.store == cli::StoreKind::redis) {
+    // Connects in the background: until Redis answers, the API answers 503.
+    store_owner = std::make_unique<store::redis::RedisStore>(
+        io_context.get_executor(), clock, config.engine, hub, redis_options(config));
+  } else {
+    try {
+      store_owner = std::make_unique<store::EmbeddedStore>(io_context.get_executor(), clock,
+                                                           config.engine, hub, std::move(journal));
+    } catch (const store::RecoveryError& e) {
+      spdlog::critical("{}", e.what());
+      return 3;
+    }
   }
   store::Store& store = *store_owner;
   if (config.paused) {
@@ -185,6 +213,10 @@ int serve(const cli::Config& config) {
   for (auto& worker : workers) worker.join();
 
   // Destroy every session's coroutine frame while the Hub and the store still exist.
+  io_context.shutdown();
+  // The Redis store then drops the calls still waiting on its connections; Asio queues the
+  // destruction of their coroutines, which must also run while the Hub exists.
+  store_owner.reset();
   io_context.shutdown();
   return 0;
 }

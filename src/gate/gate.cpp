@@ -133,7 +133,7 @@ Gate::Gate(http::ServerContext& context, const Clock& clock, GateOptions options
       clock_(clock),
       options_(std::move(options)),
       overlay_tag_("<script src=\"" + options_.prefix + "/assets/overlay.js\" defer></script>"),
-      traffic_(context.hub) {
+      traffic_(context.hub, context.store) {
   if (!options_.upstream.host.empty()) pool_.emplace(clock_, options_.upstream);
 }
 
@@ -251,7 +251,23 @@ awaitable<http::GatewayOutcome> Gate::on_request_header(beast::tcp_stream& strea
     const bool ok = co_await write_answer(stream, std::move(answer), head, keep_alive, timeout);
     co_return http::GatewayOutcome{true, ok && keep_alive};
   }
-  const auto admission = co_await admit(identity);
+  // The store is unreachable (Redis): nobody can be admitted or refused with certainty.
+  std::optional<Admission> admitted;
+  std::string unavailable;
+  try {
+    if (membership && membership->in_flight() == 1)
+      co_await context_.store.watch(identity->user_id);
+    admitted = co_await admit(identity);
+  } catch (const store::Unavailable& e) {
+    unavailable = e.what();
+  }
+  if (!admitted) {
+    auto answer = json_answer(header.version(), status::service_unavailable, unavailable);
+    answer.set(beast_http::field::retry_after, "1");
+    const bool ok = co_await write_answer(stream, std::move(answer), head, keep_alive, timeout);
+    co_return http::GatewayOutcome{true, ok && keep_alive};
+  }
+  const auto& admission = *admitted;
   if (!admission.connected) {
     const bool ok = co_await write_answer(stream, refusal(header, admission, navigation), head,
                                           keep_alive, timeout);

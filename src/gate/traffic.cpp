@@ -90,6 +90,7 @@ void TrafficRegistry::leave(const std::string& user_id, const Exchange::State* s
   if (empty) {
     watches_.erase(found);
     hub_.remove(user_id, watch.get());
+    store_.unwatch(user_id);
   }
 }
 

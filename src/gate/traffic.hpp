@@ -9,7 +9,10 @@
 // that the user is no longer connected (disconnected for any reason) cancels each of the
 // user's exchanges on its own strand: their client and upstream sockets are closed, so
 // the browser's WebSocket drops and the upstream sees its request go away. Registering
-// before the admission check closes the race with a session that ends in between.
+// before the admission check closes the race with a session that ends in between. The
+// first exchange of a user also asks the store to watch the user's notifications
+// (store::Store::watch: with Redis, a subscription to the user's channel, since the
+// session may end on another instance); the registry unwatches when the last one leaves.
 //
 // Locks: the registry's mutex, then a watch's mutex, then (never while holding a watch's)
 // the Hub's. The Hub calls deliver() with its own mutex held, and deliver takes only the
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "http/hub.hpp"
+#include "store/store.hpp"
 
 namespace waitroom::gate {
 
@@ -43,7 +47,8 @@ class Exchange {
   // acquires sockets. Runs on the strand, never after the Exchange is destroyed.
   void on_cancel(std::function<void()> cancel);
   bool cancelled() const { return state_->cancelled; }
-  // How many exchanges the user has in flight, this one included, when it entered.
+  // How many exchanges the user has in flight, this one included, when it entered: 1 for
+  // the exchange that must co_await store.watch() (the registry unwatches for it).
   std::size_t in_flight() const { return in_flight_; }
 
  private:
@@ -65,6 +70,10 @@ class UserWatch final : public http::Stream {
  public:
   void deliver(std::shared_ptr<const std::string> message, std::uint64_t sequence) override;
   bool counted() const override { return false; }
+  // The store may have missed some of the user's notifications (its subscription to Redis
+  // dropped): the session may have ended unheard, so the user's traffic ends as it would
+  // have. The browser reconnects and, if the session still runs, is let through again.
+  void drop() override { cancel_all(); }
 
   // Whether a notification says the user is not (or no longer) connected.
   static bool ends_session(std::string_view message);
@@ -78,7 +87,7 @@ class UserWatch final : public http::Stream {
 
 class TrafficRegistry {
  public:
-  explicit TrafficRegistry(http::Hub& hub) : hub_(hub) {}
+  TrafficRegistry(http::Hub& hub, store::Store& store) : hub_(hub), store_(store) {}
   ~TrafficRegistry();
 
  private:
@@ -88,6 +97,7 @@ class TrafficRegistry {
   void leave(const std::string& user_id, const Exchange::State* state);
 
   http::Hub& hub_;
+  store::Store& store_;  // unwatched when a user's last exchange leaves
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<UserWatch>> watches_;
 };

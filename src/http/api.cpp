@@ -422,6 +422,12 @@ Response json_response(const Request& request, status code, std::string body) {
   return response;
 }
 
+Response unavailable_response(const Request& request, std::string_view detail) {
+  auto response = error_response(request, status::service_unavailable, detail);
+  response.set(beast_http::field::retry_after, "1");
+  return response;
+}
+
 Response error_response(const Request& request, status code, std::string_view detail) {
   auto response = json_response(request, code, json{{"detail", detail}}.dump());
   if (code == status::unauthorized) response.set(beast_http::field::www_authenticate, "Bearer");
@@ -480,8 +486,19 @@ awaitable<Response> handle_api(ServerContext& context, const Request& request,
       co_return co_await settings_handler(context, request, false);
     case RouteId::settings_post:
       co_return co_await settings_handler(context, request, true);
-    case RouteId::health:
-      co_return json_response(request, status::ok, "{\"status\":\"ok\"}");
+    case RouteId::health: {
+      const auto health = context.store.health();
+      if (health.ok) {
+        co_return json_response(request, status::ok,
+                                json{{"status", "ok"}, {"store", health.store}}.dump());
+      }
+      auto response = json_response(
+          request, status::service_unavailable,
+          json{{"status", "unavailable"}, {"store", health.store}, {"detail", health.detail}}
+              .dump());
+      response.set(beast_http::field::retry_after, "1");
+      co_return response;
+    }
     case RouteId::metrics:
       co_return co_await prometheus_handler(context, request);
     case RouteId::authz:

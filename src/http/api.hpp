@@ -43,5 +43,7 @@ Response refusal_for(const Request& request, const store::Actor& actor);
 Response error_response(const Request& request, boost::beast::http::status status,
                         std::string_view detail);
 Response json_response(const Request& request, boost::beast::http::status status, std::string body);
+// 503 `{"detail": ...}` with Retry-After: the store could not answer (store::Unavailable).
+Response unavailable_response(const Request& request, std::string_view detail);
 
 }  // namespace waitroom::http

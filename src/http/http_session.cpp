@@ -9,7 +9,8 @@
 // max_header_bytes (431), bodies by max_body_bytes (413). A request for a stream (SSE,
 // WebSocket) hands the socket over to that session for the rest of the connection, unless
 // the store refuses to open the stream for the caller: then it is answered 401/403 like any
-// other request and the connection goes on.
+// other request and the connection goes on. When the store's backend (Redis) cannot answer,
+// any route gets 503 with Retry-After and the connection goes on.
 #include <spdlog/spdlog.h>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -192,12 +193,25 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
     const auto match = context.router.match(request.method(), request.target());
     out.clear();
     bool keep_alive = request.keep_alive();
-    if (match.kind == RouteMatch::Kind::found && match.route == RouteId::status &&
-        co_await answer_status(context, request, match.parameter, out)) {
+    // The store's backend (Redis) is unreachable or too slow: 503 with Retry-After, whatever
+    // the route. Caught here so that the session and its connection go on.
+    std::optional<Response> unavailable;
+    bool answered = false;
+    if (match.kind == RouteMatch::Kind::found && match.route == RouteId::status) {
+      try {
+        answered = co_await answer_status(context, request, match.parameter, out);
+      } catch (const store::Unavailable& e) {
+        out.clear();
+        unavailable = unavailable_response(request, e.what());
+      }
+    }
+    if (answered) {
       // answered on the fast path
     } else {
-      std::optional<Response> response;
-      if (match.kind == RouteMatch::Kind::not_found) {
+      std::optional<Response> response = std::move(unavailable);
+      if (response) {
+        // the store could not answer the status poll
+      } else if (match.kind == RouteMatch::Kind::not_found) {
         response = error_response(request, beast_http::status::not_found, "not found");
       } else if (match.kind == RouteMatch::Kind::method_not_allowed) {
         response =
@@ -213,11 +227,18 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
           if (admission.refusal) {
             response = std::move(admission.refusal);
           } else if (websocket) {
-            if (co_await run_websocket_session(stream, request, admission.user_id, admission.actor,
-                                               context)) {
-              co_return;
+            // A store that cannot open the stream throws before the upgrade is accepted.
+            std::optional<std::string> failure;
+            try {
+              if (co_await run_websocket_session(stream, request, admission.user_id,
+                                                 admission.actor, context)) {
+                co_return;
+              }
+            } catch (const store::Unavailable& e) {
+              failure = e.what();
             }
-            response = refusal_for(request, admission.actor);
+            response = failure ? unavailable_response(request, *failure)
+                               : refusal_for(request, admission.actor);
           } else {
             // The stream only writes from now on: give back the read buffer, which would
             // otherwise stay allocated for as long as the user waits.
@@ -233,16 +254,25 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
                   std::from_chars(text.data(), text.data() + text.size(), value);
               if (error == std::errc{} && end == text.data() + text.size()) last_event_id = value;
             }
-            if (co_await run_sse_session(stream, admission.user_id, admission.actor, context,
-                                         last_event_id)) {
-              co_return;
+            // A store that cannot open the stream throws before anything is written.
+            std::optional<std::string> failure;
+            try {
+              if (co_await run_sse_session(stream, admission.user_id, admission.actor, context,
+                                           last_event_id)) {
+                co_return;
+              }
+            } catch (const store::Unavailable& e) {
+              failure = e.what();
             }
-            response = refusal_for(request, admission.actor);
+            response = failure ? unavailable_response(request, *failure)
+                               : refusal_for(request, admission.actor);
           }
         }
       } else {
         try {
           response = co_await handle_api(context, request, match);
+        } catch (const store::Unavailable& e) {
+          response = unavailable_response(request, e.what());
         } catch (const std::exception& e) {
           spdlog::error("internal error on {} {}: {}", std::string_view(request.method_string()),
                         std::string_view(request.target()), e.what());

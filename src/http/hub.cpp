@@ -44,15 +44,37 @@ void Hub::deliver_locked(const Subscriber& subscriber, std::string message,
   for (const auto& stream : subscriber.streams) stream->deliver(shared, sequence);
 }
 
+void Hub::observe(engine::Event::Kind kind, Duration measured) {
+  if (kind == engine::Event::Kind::draft) {
+    metrics_.wait_seconds.observe(double(measured.count()) / 1000.0);
+  } else if (kind == engine::Event::Kind::disconnected && measured.count() > 0) {
+    metrics_.session_seconds.observe(double(measured.count()) / 1000.0);
+  }
+}
+
+void Hub::on_measurement(engine::Event::Kind kind, Duration measured) {
+  observe(kind, measured);
+}
+
+void Hub::on_notification(std::string_view user_id, std::string message, std::uint64_t sequence,
+                          std::uint64_t position) {
+  std::lock_guard lock(mutex_);
+  auto found = subscribers_.find(std::string(user_id));
+  if (found == subscribers_.end()) return;
+  found->second.last_position = position;
+  deliver_locked(found->second, std::move(message), sequence);
+}
+
+void Hub::on_notifications_lost() {
+  std::lock_guard lock(mutex_);
+  for (const auto& [user_id, subscriber] : subscribers_) {
+    for (const auto& stream : subscriber.streams) stream->drop();
+  }
+}
+
 void Hub::on_events(const std::vector<engine::Event>& events, std::uint64_t sequence) {
   using Kind = engine::Event::Kind;
-  for (const auto& event : events) {
-    if (event.kind == Kind::draft) {
-      metrics_.wait_seconds.observe(double(event.measured.count()) / 1000.0);
-    } else if (event.kind == Kind::disconnected && event.measured.count() > 0) {
-      metrics_.session_seconds.observe(double(event.measured.count()) / 1000.0);
-    }
-  }
+  for (const auto& event : events) observe(event.kind, event.measured);
   std::lock_guard lock(mutex_);
   if (subscribers_.empty()) return;
   for (const auto& event : events) {
@@ -105,14 +127,19 @@ boost::asio::awaitable<void> run_position_updates(store::Store& store, Hub& hub,
   for (;;) {
     timer.expires_after(interval);
     co_await timer.async_wait(boost::asio::use_awaitable);
-    const auto version = co_await store.queue_version();
-    if (!first && version == last_version) continue;
-    first = false;
-    last_version = version;
-    const auto users = hub.subscribed_users();
-    if (users.empty()) continue;
-    const auto positions = co_await store.positions(users);
-    hub.publish_positions(users, positions);
+    try {
+      const auto version = co_await store.queue_version();
+      if (!first && version == last_version) continue;
+      const auto users = hub.subscribed_users();
+      if (!users.empty()) {
+        const auto positions = co_await store.positions(users);
+        hub.publish_positions(users, positions);
+      }
+      first = false;
+      last_version = version;
+    } catch (const store::Unavailable&) {
+      // Try again at the next tick; nothing was sent, so nothing is lost.
+    }
   }
 }
 

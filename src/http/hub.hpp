@@ -6,6 +6,10 @@
 // posts it to its own strand; the Hub never does I/O and holds its mutex only to look up
 // streams. Events also feed the wait and session histograms.
 //
+// With the Redis store the notifications arrive already rendered, over pub/sub, for the
+// users whose streams this instance holds (on_notification), and the histograms are fed by
+// the operations this instance ran (on_measurement).
+//
 // Position updates of waiting users are coalesced (DESIGN.md §3): one admission moves
 // every waiting user, so instead of an event per user per change, run_position_updates
 // wakes every position_update_interval, and when the engine's queue_version moved it
@@ -38,6 +42,12 @@ class Hub final : public store::EventSink {
   void note_position(const std::string& user_id, std::uint64_t position);
 
   void on_events(const std::vector<engine::Event>& events, std::uint64_t sequence) override;
+  // The Redis store's path: notifications already rendered, durations measured elsewhere.
+  void on_notification(std::string_view user_id, std::string message, std::uint64_t sequence,
+                       std::uint64_t position) override;
+  void on_measurement(engine::Event::Kind kind, Duration measured) override;
+  // Drops every open stream: their clients reconnect and get their current state first.
+  void on_notifications_lost() override;
 
   std::size_t open_streams() const;
   std::vector<std::string> subscribed_users() const;
@@ -52,6 +62,7 @@ class Hub final : public store::EventSink {
     std::uint64_t last_position = 0;  // 0: none sent, or not waiting
   };
   void deliver_locked(const Subscriber& subscriber, std::string message, std::uint64_t sequence);
+  void observe(engine::Event::Kind kind, Duration measured);
 
   ServerMetrics& metrics_;
   mutable std::mutex mutex_;
@@ -59,7 +70,8 @@ class Hub final : public store::EventSink {
   std::size_t open_streams_ = 0;
 };
 
-// Runs until the store stops answering (the io_context stops): the coalescing loop.
+// Runs until the io_context stops: the coalescing loop. A store that cannot answer (Redis
+// unreachable) skips a round.
 boost::asio::awaitable<void> run_position_updates(store::Store& store, Hub& hub, Duration interval);
 
 }  // namespace waitroom::http

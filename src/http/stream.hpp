@@ -19,6 +19,8 @@ class Stream {
   // Whether it counts in open_streams (the waitroom_open_streams gauge). The gate's
   // per-user watchers (src/gate/traffic.hpp) listen without being a client's stream.
   virtual bool counted() const { return true; }
+  // Ends the stream (from any thread): its client reconnects and reads its state afresh.
+  virtual void drop() = 0;
 };
 
 }  // namespace waitroom::http

@@ -29,6 +29,14 @@ void StreamChannel::deliver(std::shared_ptr<const std::string> message, std::uin
   });
 }
 
+void StreamChannel::drop() {
+  asio::post(strand_, [self = shared_from_this()] {
+    if (self->closed_) return;
+    self->close();
+    if (self->on_overflow_) self->on_overflow_();
+  });
+}
+
 void StreamChannel::set_first(std::string message, std::uint64_t sequence) {
   first_sequence_ = sequence;
   queue_.insert(queue_.begin(),

@@ -29,6 +29,8 @@ class StreamChannel final : public Stream, public std::enable_shared_from_this<S
   StreamChannel(Executor strand, std::size_t max_queued, std::function<void()> on_overflow);
 
   void deliver(std::shared_ptr<const std::string> message, std::uint64_t sequence) override;
+  // Closes the channel and its connection, as an overflow does.
+  void drop() override;
 
   // The rest runs on the strand only.
 

@@ -28,6 +28,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,10 +44,40 @@ using awaitable = boost::asio::awaitable<T>;
 // Receives the events of each operation, in the order the engine decided them. Called
 // with the store's lock held, so that batches arrive in sequence order: an
 // implementation must not call back into the store and must not block.
+//
+// The Redis store runs the engine inside Redis, so it has no engine::Event to hand over:
+// its scripts render each notification and publish it, and every instance receives those
+// of the users whose streams it holds (on_notification, in sequence order). The durations
+// that the histograms need come back with the reply of the operation that measured them
+// (on_measurement, on the instance that ran it). A store that may have missed
+// notifications (its subscription was lost) says so, and the sink drops its streams so
+// that their clients reconnect and read their state afresh (on_notifications_lost).
 class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void on_events(const std::vector<engine::Event>& events, std::uint64_t sequence) = 0;
+  // `message` is a notification as json_messages.hpp renders it; `position` the waiting
+  // position it announces (0: not a waiting message).
+  virtual void on_notification(std::string_view /*user_id*/, std::string /*message*/,
+                               std::uint64_t /*sequence*/, std::uint64_t /*position*/) {}
+  // engine::Event::Kind::draft (the wait) or disconnected (a session's length).
+  virtual void on_measurement(engine::Event::Kind /*kind*/, Duration /*measured*/) {}
+  virtual void on_notifications_lost() {}
+};
+
+// The store cannot answer now: its backend is unreachable or did not answer within its
+// timeout. Nothing was acknowledged, although an operation that timed out may still have
+// taken effect. The HTTP layer answers 503 with Retry-After.
+class Unavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What /health reports.
+struct Health {
+  std::string store;  // "embedded" or "redis"
+  bool ok = true;
+  std::string detail;  // why not, when not ok
 };
 
 // Who acts on a user's place. Plain data, so that any store can check it where it acts.
@@ -130,6 +161,15 @@ class Store {
   // Checks the actor as confirm does; only a stream that opened is closed.
   virtual awaitable<Viewed> stream_opened(std::string_view user_id, Actor actor) = 0;
   virtual awaitable<void> stream_closed(std::string_view user_id) = 0;
+  // Interest in a user's notifications without being a stream (no proof of presence): the
+  // gate's watchers, which end a user's proxied traffic with the session. The embedded store
+  // hands every notification to its sink anyway; the Redis store subscribes to the user's
+  // channel (counted, so each watch needs its unwatch). Throws Unavailable like any call.
+  virtual awaitable<void> watch(std::string_view user_id) {
+    (void)user_id;
+    co_return;
+  }
+  virtual void unwatch(std::string_view user_id) { (void)user_id; }
 
   virtual awaitable<std::uint64_t> queue_version() = 0;
   virtual awaitable<Positions> positions(const std::vector<std::string>& user_ids) = 0;
@@ -139,6 +179,9 @@ class Store {
   virtual awaitable<engine::Settings> settings() = 0;
   virtual awaitable<void> update_settings(engine::Settings settings) = 0;
   virtual awaitable<bool> set_paused(bool paused) = 0;
+
+  // Whether the store can answer now (always, for the embedded store).
+  virtual Health health() const { return Health{"embedded", true, {}}; }
 
   // Stops the store's timers; operations after stop still answer.
   virtual void stop() = 0;

@@ -31,7 +31,7 @@ class BadInputTest : public WaitroomTest {
     auto fresh = new_client();
     const auto health = fresh->health();
     EXPECT_EQ(health.status, 200) << health.describe();
-    EXPECT_EQ(health.json(), Json({{"status", "ok"}})) << health.describe();
+    EXPECT_EQ(health.json(), Json({{"status", "ok"}, {"store", "embedded"}})) << health.describe();
     EXPECT_TRUE(server().running());
   }
 };

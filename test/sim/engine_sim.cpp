@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "sim_random.hpp"
 
 namespace {
 
@@ -33,36 +34,8 @@ using waitroom::Duration;
 using waitroom::TimePoint;
 using namespace waitroom::engine;
 
-// Our own helpers over the raw generator: std distributions differ between standard
-// libraries, and a seed must replay the same run everywhere.
-class Random {
- public:
-  explicit Random(std::uint64_t seed) : generator_(seed) {}
-  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : generator_() % n; }
-  bool chance(std::uint64_t percent) { return below(100) < percent; }
-  Duration millis(std::int64_t from, std::int64_t to) {
-    return Duration{from +
-                    static_cast<std::int64_t>(below(static_cast<std::uint64_t>(to - from + 1)))};
-  }
-
- private:
-  std::mt19937_64 generator_;
-};
-
-Settings random_settings(Random& random) {
-  Settings s;
-  s.max_active_users = static_cast<std::uint32_t>(random.below(8));  // 0 happens: a closed room
-  s.session_duration = random.millis(1'000, 120'000);
-  s.draft_duration = random.millis(500, 30'000);
-  s.idle_timeout = random.chance(30) ? 0ms : random.millis(1'000, 60'000);
-  s.presence_timeout = random.chance(30) ? 0ms : random.millis(1'000, 60'000);
-  s.max_draft_misses = static_cast<std::uint32_t>(1 + random.below(3));
-  s.expiring_soon = random.chance(20) ? 0ms : random.millis(100, 40'000);
-  s.requeue_policy = random.chance(50) ? RequeuePolicy::back : RequeuePolicy::front;
-  s.session_renewal = random.chance(25);
-  s.disconnected_retention = random.millis(0, 300'000);
-  return s;
-}
+using waitroom::sim::Random;
+using waitroom::sim::random_settings;
 
 bool same_event(const Event& a, const Event& b) {
   return a.kind == b.kind && a.user_id == b.user_id && a.reason == b.reason &&

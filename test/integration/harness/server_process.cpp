@@ -177,7 +177,7 @@ void ServerProcess::read_ready_line() {
       const auto at = line.find(options_.ready_prefix);
       if (at != std::string::npos) {
         const std::string digits = line.substr(at + options_.ready_prefix.size());
-        const int port = std::atoi(digits.c_str());
+        const int port = options_.known_port ? *options_.known_port : std::atoi(digits.c_str());
         if (port <= 0 || port > 65535) {
           throw std::runtime_error("bad ready line: " + line);
         }

@@ -31,6 +31,8 @@ struct ProcessOptions {
   std::map<std::string, std::string> env;
   std::filesystem::path stderr_file;  // required
   std::string ready_prefix = "waitroom listening on http://127.0.0.1:";
+  // A process told its port (redis-server): the ready line only says it is ready.
+  std::optional<std::uint16_t> known_port;
   std::chrono::milliseconds start_timeout{15000};
 };
 

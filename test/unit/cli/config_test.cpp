@@ -141,6 +141,13 @@ TEST(Config, EveryDocumentedEnvironmentVariableIsRead) {
       {"REDIS_HOST", "redis"},
       {"REDIS_PORT", "6380"},
       {"REDIS_DB", "1"},
+      {"REDIS_URL", "redis://:pw@other:6390/3"},
+      {"REDIS_PASSWORD", "redis-password"},
+      {"REDIS_KEY_PREFIX", "room2:"},
+      {"REDIS_CHANNEL_PREFIX", "room2:queue_status:"},
+      {"REDIS_TIMEOUT", "500ms"},
+      {"REDIS_CONNECTIONS", "4"},
+      {"REDIS_STREAM_LEASE", "3s"},
       {"LOG_LEVEL", "debug"},
       {"PAUSED", "yes"},
       {"MAX_USER_ID_LENGTH", "32"},
@@ -173,6 +180,70 @@ TEST(Config, EveryDocumentedEnvironmentVariableIsRead) {
   EXPECT_TRUE(config.paused);
   EXPECT_EQ(config.limits.position_update_interval, 500ms);
   EXPECT_EQ(config.limits.max_queued_messages, 16u);
+  // REDIS_URL comes first in the table: the separate variables override its parts.
+  EXPECT_EQ(config.redis_host, "redis");
+  EXPECT_EQ(config.redis_port, 6380);
+  EXPECT_EQ(config.redis_db, 1u);
+  EXPECT_EQ(config.redis_password, "redis-password");
+  EXPECT_EQ(config.redis_key_prefix, "room2:");
+  EXPECT_EQ(config.redis_channel_prefix, "room2:queue_status:");
+  EXPECT_EQ(config.redis_timeout, 500ms);
+  EXPECT_EQ(config.redis_connections, 4u);
+  EXPECT_EQ(config.redis_stream_lease, 3s);
+}
+
+TEST(Config, RedisDefaults) {
+  Config config = serve({});
+  EXPECT_EQ(config.redis_key_prefix, "waitroom:");
+  EXPECT_EQ(config.redis_channel_prefix, "queue_status:");
+  EXPECT_EQ(config.redis_timeout, 2s);
+  EXPECT_EQ(config.redis_connections, 2u);
+  EXPECT_EQ(config.redis_password, "");
+  EXPECT_EQ(config.redis_url, "");
+}
+
+TEST(Config, RedisUrlSetsHostPortDatabaseAndCredentials) {
+  Config config = serve({}, {{"REDIS_URL", "redis://alice:s%40cret@cache.internal:6390/4"}});
+  EXPECT_EQ(config.redis_host, "cache.internal");
+  EXPECT_EQ(config.redis_port, 6390);
+  EXPECT_EQ(config.redis_db, 4u);
+  EXPECT_EQ(config.redis_username, "alice");
+  EXPECT_EQ(config.redis_password, "s@cret");
+
+  config = serve({"--redis-url", "redis://[::1]"});
+  EXPECT_EQ(config.redis_host, "::1");
+  EXPECT_EQ(config.redis_port, 6379);
+  EXPECT_EQ(config.redis_db, 0u);
+
+  // redis-cli's short form: a password without a user.
+  config = serve({"--redis-url", "redis://hunter2@localhost:7000"});
+  EXPECT_EQ(config.redis_password, "hunter2");
+  EXPECT_EQ(config.redis_username, "");
+  EXPECT_EQ(config.redis_port, 7000);
+
+  // A flag for one part wins over the URL from the environment.
+  config = serve({"--redis-port", "7001"}, {{"REDIS_URL", "redis://cache:6390/2"}});
+  EXPECT_EQ(config.redis_host, "cache");
+  EXPECT_EQ(config.redis_port, 7001);
+  EXPECT_EQ(config.redis_db, 2u);
+}
+
+TEST(Config, RedisUrlErrorsNeverEchoThePassword) {
+  for (const std::string url :
+       {"rediss://:topsecret@host", "http://:topsecret@host", "redis://:topsecret@",
+        "redis://:topsecret@host:0", "redis://:topsecret@host:99999", "redis://:topsecret@host/x",
+        "redis://:topsecret@host?db=1", "redis://:top%zzsecret@host", "redis://:topsecret@[::1"}) {
+    const auto message = serve_error({}, {{"REDIS_URL", url}});
+    EXPECT_CONTAINS(message, "redis_url (environment variable REDIS_URL)");
+    EXPECT_CONTAINS(message, "redis://[[user]:password@]host[:port][/db]");
+    EXPECT_EQ(message.find("topsecret"), std::string::npos) << message;
+  }
+  EXPECT_CONTAINS(serve_error({}, {{"REDIS_URL", "rediss://host"}}), "TLS");
+  auto lines = describe(serve({}, {{"REDIS_URL", "redis://u:topsecret@h:1/2"}}));
+  std::string all;
+  for (const auto& line : lines) all += line + "\n";
+  EXPECT_EQ(all.find("topsecret"), std::string::npos) << all;
+  EXPECT_CONTAINS(all, "redis_url = redis://u:********@h:1/2 [env REDIS_URL]");
 }
 
 TEST(Config, EmptyEnvironmentVariableCountsAsUnset) {
@@ -410,7 +481,13 @@ INSTANTIATE_TEST_SUITE_P(
         Rejection{{"--keep-alive-timeout", "0"}, {}, {"keep_alive_timeout"}},
         Rejection{{"--sse-keepalive-interval", "0"}, {}, {"sse_keepalive_interval"}},
         Rejection{{"--position-update-interval", "x"}, {}, {"position_update_interval"}},
-        Rejection{{"--max-queued-messages", "0"}, {}, {"max_queued_messages"}}));
+        Rejection{{"--max-queued-messages", "0"}, {}, {"max_queued_messages"}},
+        Rejection{{"--redis-key-prefix", ""}, {}, {"redis_key_prefix", "1 to 100 printable"}},
+        Rejection{{}, {{"REDIS_KEY_PREFIX", "my room:"}}, {"REDIS_KEY_PREFIX", "without spaces"}},
+        Rejection{{"--redis-channel-prefix", "queue*"}, {}, {"redis_channel_prefix", "glob"}},
+        Rejection{{"--redis-timeout", "0"}, {}, {"redis_timeout", "greater than 0"}},
+        Rejection{{"--redis-connections", "0"}, {}, {"redis_connections", "from 1 to 64"}},
+        Rejection{{"--redis-db", "x"}, {}, {"redis_db", "from 0 to 65535"}}));
 
 TEST(Config, SecretIsNotEchoedInItsError) {
   std::string message = serve_error({"--ticket-secret", "hunter2-hunter2"});

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The Redis store's benchmarks (issue 6, DESIGN.md §7), as one Markdown section on stdout:
+# joins of new ids and status polls over HTTP with `--store redis`, and in the same run, on
+# the same redis-server, the ceilings: redis-benchmark running a two-command Lua script
+# (SET + GET, the figure DESIGN.md quotes), and the engine's own join function called
+# directly, which is what one HTTP join costs Redis. The redis-server is started here, on a
+# free loopback port in a temporary directory, with no persistence, and stopped on exit.
+# Bounded: each wrk run lasts SECONDS, each redis-benchmark run a fixed request count.
+#
+# Usage: bench/redis.sh [BUILD_DIR] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+seconds=${2:-${BENCH_SECONDS:-10}}
+work=$(mktemp -d)
+server_pid=""
+redis_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A port nothing listens on (bash's /dev/tcp fails to connect to a free one).
+free_port() {
+  local port
+  for _ in $(seq 1 50); do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
+}
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+  --daemonize no --logfile "$work/redis.log" &
+redis_pid=$!
+for _ in $(seq 1 100); do
+  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+  sleep 0.05
+done
+
+start_server() {
+  "$build/waitroom" serve --host 127.0.0.1 --port 0 --data-dir "$work/data" --log-level warn \
+    --store redis --redis-url "redis://127.0.0.1:$redis_port" "$@" \
+    >"$work/stdout" 2>"$work/stderr" &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    port=$(sed -n 's|^waitroom listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$work/stdout")
+    if [ -n "$port" ] && curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "server did not start:" >&2
+  cat "$work/stderr" >&2
+  exit 1
+}
+stop_server() {
+  kill "$server_pid"
+  wait "$server_pid" || true
+  server_pid=""
+  redis-cli -p "$redis_port" flushall >/dev/null
+}
+
+run_wrk() { # threads connections url [request-script]
+  cat bench/wrk/report.lua ${4:-} >"$work/script.lua"
+  wrk -t"$1" -c"$2" -d"${seconds}s" --latency -s "$work/script.lua" "$3" | sed -n 's/^RESULT //p'
+}
+
+# redis-benchmark's last summary line: "name: 94339.62 requests per second, p50=0.335 msec".
+redis_bench() {
+  redis-benchmark -p "$redis_port" -q "$@" 2>&1 | tr '\r' '\n' | grep 'requests per second' |
+    tail -1 | sed 's/.*: \([0-9.]*\) requests per second, p50=\([0-9.]*\) msec/\1 \2/'
+}
+
+echo "## Redis store (issue 6)"
+echo
+echo "One redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on loopback, no persistence, started by"
+echo "\`bench/redis.sh\`; load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "The ceilings first, on the same Redis in the same run (redis-benchmark, 64 connections):"
+echo
+echo "| what | pipeline | requests/s | p50 ms |"
+echo "|---|---|---|---|"
+sha=$(redis-cli -p "$redis_port" script load "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])")
+for pipeline in 1 16; do
+  read -r rps p50 < <(redis_bench -n 400000 -c 64 -P "$pipeline" evalsha "$sha" 1 bench:key value)
+  echo "| two-command Lua script (SET + GET), EVALSHA | $pipeline | $rps | $p50 |"
+done
+# The engine's join as one HTTP join calls it (FCALL, a new id each time, no credentials);
+# the library is loaded by the first server start below, so start one now.
+start_server --max-active-users 50
+curl -fsS -X POST "http://127.0.0.1:$port/queue/join/warm-up" >/dev/null
+stop_server
+start_server --max-active-users 50
+curl -fsS -X POST "http://127.0.0.1:$port/queue/join/warm-up" >/dev/null
+function=$(redis-cli -p "$redis_port" function list | grep -o 'waitroom_[0-9a-f]*' | head -1)
+now_ms=$(($(date +%s) * 1000))
+for pipeline in 1 16; do
+  read -r rps p50 < <(redis_bench -n 200000 -c 64 -P "$pipeline" -r 100000000 fcall "$function" 0 \
+    join waitroom: queue_status: "$now_ms" bench-__rand_int__ 0 '' '')
+  echo "| the engine's join (FCALL $function join, new ids) | $pipeline | $rps | $p50 |"
+done
+read -r rps p50 < <(redis_bench -n 200000 -c 64 -P 16 fcall "$function" 0 poll waitroom: \
+  queue_status: "$now_ms" warm-up)
+echo "| the engine's status poll (FCALL ... poll) | 16 | $rps | $p50 |"
+stop_server
+echo
+echo "Then waitroom over HTTP with \`--store redis\` (wrk on the same machine, -c64, ${seconds} s):"
+echo "every join and every status poll is one FCALL, pipelined with the others in flight."
+echo
+echo "| what | server threads | wrk | requests/s | p50 ms | p99 ms | errors |"
+echo "|---|---|---|---|---|---|---|"
+for threads in 1 2; do
+  start_server --threads "$threads" --max-active-users 50
+  r=$(run_wrk 1 64 "http://127.0.0.1:$port" bench/wrk/join.lua)
+  eval "$(echo "$r" | tr ' ' '\n' | sed 's/^/r_/')"
+  echo "| POST /queue/join (new ids) | $threads | -t1 -c64 | $r_rps | $r_p50_ms | $r_p99_ms | $r_errors |"
+  curl -fsS -X POST "http://127.0.0.1:$port/queue/join/bench-status" >/dev/null
+  r=$(run_wrk 1 64 "http://127.0.0.1:$port/queue/status/bench-status")
+  eval "$(echo "$r" | tr ' ' '\n' | sed 's/^/r_/')"
+  echo "| GET /queue/status | $threads | -t1 -c64 | $r_rps | $r_p50_ms | $r_p99_ms | $r_errors |"
+  stop_server
+done
+echo
+echo "Commands: \`redis-benchmark -p PORT -q -n 400000 -c 64 -P {1,16} evalsha SHA 1 bench:key value\`;"
+echo "\`$build/waitroom serve --store redis --redis-url redis://127.0.0.1:PORT --threads N\`, then"
+echo "\`wrk -t1 -c64 -d${seconds}s -s (report.lua + join.lua) http://127.0.0.1:PORT\` and"
+echo "\`wrk -t1 -c64 -d${seconds}s -s report.lua http://127.0.0.1:PORT/queue/status/bench-status\`."
