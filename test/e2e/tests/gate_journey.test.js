@@ -13,8 +13,9 @@
 // upstream stops: B's next page load gets the gate's 502 page, and its "Try again" reaches
 // the app once the upstream is back.
 //
-// Screenshots (desktop and phone) of the turn, waiting, in-app, session-ended and 502
-// screens land in test-artifacts/e2e/gate-*.png.
+// Screenshots (desktop and phone) of the turn, waiting, in-app (with the overlay, and with
+// its expiring-soon warning), session-ended and 502 screens land in
+// test-artifacts/e2e/gate-*.png.
 //
 // Durations: a session must outlast A's steps, which a slow build (ASan) and a busy machine
 // stretch; WAITROOM_E2E_TIME_SCALE (CTest sets it for sanitizer builds) multiplies them.
@@ -31,13 +32,14 @@ const {
 
 const SCALE = Math.max(1, Number(process.env.WAITROOM_E2E_TIME_SCALE) || 1);
 const SESSION_S = 14 * SCALE;
+const EXPIRING_SOON_S = 5 * SCALE;
 const TOKENS = 8;
 const TOKEN_INTERVAL_MS = 250;
 const CHAT_LOG_KEY = 'upstream-chat-log';  // see test/upstream/public/chat.js
 
 const scenario = useWaitroomAndBrowser([
   '--max-active-users', '1', '--session-duration', `${SESSION_S}s`,
-  '--draft-duration', `${60 * SCALE}s`, '--expiring-soon', `${3 * SCALE}s`,
+  '--draft-duration', `${60 * SCALE}s`, '--expiring-soon', `${EXPIRING_SOON_S}s`,
   '--service-name', 'Lucie',
 ], { upstream: true });
 
@@ -47,10 +49,9 @@ function watchSocketIo(page) {
   page.on('websocket', (socket) => {
     if (!socket.url().includes('/ws/socket.io/')) return;
     const entry = { url: socket.url(), closedAt: null };
-    entry.closed = new Promise((resolve) => socket.once('close', () => {
+    socket.once('close', () => {
       entry.closedAt = Date.now();
-      resolve();
-    }));
+    });
     sockets.push(entry);
   });
   return sockets;
@@ -161,6 +162,12 @@ test('two people through the gate: wait, enter, chat, session end, next in line'
       navigations.push(Date.now());
     }
   });
+  // The overlay warns first.
+  await alice.locator('waitroom-overlay[data-state=expiring]')
+      .waitFor({ state: 'attached', timeout: (leftS + 10 * SCALE) * 1000 });
+  assert.match(await alice.locator('waitroom-overlay .pill').textContent(),
+               /Your session ends soon/);
+  await screenshots(alice, 'gate-app-expiring');
   await waitForScreen(alice, 'ended', (leftS + 20 * SCALE) * 1000);
   assert.equal(await heading(alice), 'Your session has ended');
   assert.match(await alice.locator('#wr-ended-text').textContent(), /time with Lucie is up/);
