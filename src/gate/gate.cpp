@@ -411,11 +411,12 @@ awaitable<bool> Gate::proxy(Exchange& exchange) {
       spdlog::warn("gate: upstream failed before answering: {}", ec.message());
       lease.stream->close();
     }
-    auto answer = exchange.navigation
-                      ? html_answer(exchange.client_version, status::bad_gateway,
-                                    upstream_unavailable_page(exchange.accept_language))
-                      : json_answer(exchange.client_version, status::bad_gateway,
-                                    "the service behind the waiting room does not answer");
+    auto answer =
+        exchange.navigation
+            ? html_answer(exchange.client_version, status::bad_gateway,
+                          upstream_unavailable_page(context_.page, exchange.accept_language))
+            : json_answer(exchange.client_version, status::bad_gateway,
+                          "the service behind the waiting room does not answer");
     const bool keep = exchange.client_keep_alive && exchange.request.is_done();
     co_await stop_client_watch(exchange);
     const bool written =

@@ -1,38 +1,43 @@
 // The gate's error page; see page.hpp.
 #include "gate/page.hpp"
 
+#include "web/assets.hpp"
+
 namespace waitroom::gate {
-namespace {
 
-bool prefers_french(std::string_view accept_language) {
-  // The first language listed decides; enough for a one-line error page.
-  while (!accept_language.empty() && accept_language.front() == ' ')
-    accept_language.remove_prefix(1);
-  return accept_language.starts_with("fr") || accept_language.starts_with("FR");
-}
-
-std::string page(std::string_view lang, std::string_view title, std::string_view body) {
+std::string upstream_unavailable_page(const web::PageOptions& options,
+                                      std::string_view accept_language) {
+  const bool french = web::choose_language(accept_language) == web::Language::fr;
+  const std::string name = web::escape_html(options.service_name);
+  const std::string retry = std::to_string(kUnavailableRetrySeconds);
+  const std::string title = french ? "Service indisponible" : "Service unavailable";
+  const std::string text =
+      french ? name + " ne répond pas pour le moment. Cette page réessaie toute seule toutes les " +
+                   retry + " secondes."
+             : name + " does not answer right now. This page tries again by itself every " + retry +
+                   " seconds.";
   std::string html = "<!doctype html>\n<html lang=\"";
-  html += lang;
+  html += french ? "fr" : "en";
   html +=
       "\">\n<head>\n<meta charset=\"utf-8\">\n"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>";
-  html += title;
-  html += "</title>\n</head>\n<body>\n";
-  html += body;
-  html += "\n</body>\n</html>\n";
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      "<meta http-equiv=\"refresh\" content=\"" +
+      retry + "\">\n<title>" + title + " – " + name + "</title>\n";
+  for (const char* sheet : {"waiting-room.css", "theme.css"}) {
+    html += "<link rel=\"stylesheet\" href=\"" + web::asset_url(options, sheet) + "\">\n";
+  }
+  html += "<link rel=\"icon\" href=\"" + web::asset_url(options, "favicon.svg") +
+          "\" type=\"image/svg+xml\">\n</head>\n<body>\n"
+          "<main class=\"card\" id=\"waitroom-error\" aria-labelledby=\"wr-heading\">\n"
+          "<header class=\"brand\">";
+  if (!options.logo_url.empty()) {
+    html += "<img class=\"logo\" src=\"" + web::escape_html(options.logo_url) + "\" alt=\"\">";
+  }
+  html += "<span class=\"service-name\">" + name + "</span></header>\n<h1 id=\"wr-heading\">" +
+          title + "</h1>\n<p class=\"lead\" role=\"alert\">" + text +
+          "</p>\n<a class=\"button primary\" id=\"wr-retry\" href=\"\">" +
+          (french ? "Réessayer" : "Try again") + "</a>\n</main>\n</body>\n</html>\n";
   return html;
-}
-
-}  // namespace
-
-std::string upstream_unavailable_page(std::string_view accept_language) {
-  const bool french = prefers_french(accept_language);
-  return page(french ? "fr" : "en", french ? "Service indisponible" : "Service unavailable",
-              french ? "<main id=\"waitroom-error\"><h1>Service indisponible</h1><p>Le service "
-                       "ne répond pas. Réessayez dans un instant.</p></main>"
-                     : "<main id=\"waitroom-error\"><h1>Service unavailable</h1><p>The service "
-                       "does not answer. Try again in a moment.</p></main>");
 }
 
 }  // namespace waitroom::gate

@@ -1,7 +1,9 @@
 // A stand-in for Open WebUI behind the gate, for waitroom's tests and benchmarks: the
 // same libraries (express, socket.io) and the shapes the gate must carry.
 //
-//   GET  /                          an HTML page (Content-Length)
+//   GET  /                          the chat page (public/chat.html, Content-Length): a
+//                                   socket.io client and a streamed chat, like Open WebUI's
+//                                   web UI; /chat.js and /chat.css are its script and style
 //   GET  /chunked.html              an HTML page sent in pieces (chunked)
 //   GET  /big.html?size=N           an HTML page of N bytes
 //   GET  /gzip.html                 a gzip-encoded HTML page
@@ -25,7 +27,9 @@
 'use strict';
 
 const crypto = require('crypto');
+const fs = require('fs');
 const http = require('http');
+const path = require('path');
 const zlib = require('zlib');
 const express = require('express');
 const { Server } = require('socket.io');
@@ -40,7 +44,11 @@ const app = express();
 app.disable('x-powered-by');
 app.disable('etag');
 
-app.get('/', (req, res) => res.type('html').send(page('upstream app')));
+const publicFile = (name) => fs.readFileSync(path.join(__dirname, 'public', name), 'utf8');
+const chatFiles = { html: publicFile('chat.html'), js: publicFile('chat.js'), css: publicFile('chat.css') };
+app.get('/', (req, res) => res.type('html').send(chatFiles.html));
+app.get('/chat.js', (req, res) => res.type('js').send(chatFiles.js));
+app.get('/chat.css', (req, res) => res.type('css').send(chatFiles.css));
 
 app.get('/chunked.html', (req, res) => {
   res.type('html');

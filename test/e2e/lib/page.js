@@ -4,6 +4,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
+const { setHidden } = require('./browser');
 
 // Waits until the page shows `screen` (loading, waiting, paused, turn, connected, ended,
 // error); fails with the screen it shows instead.
@@ -51,13 +52,35 @@ async function openWaitingRoom(page, url) {
 
 // Fails unless the server counts exactly these numbers of users in each state.
 async function expectCounts(server, { waiting, draft, active }) {
-  const metrics = (await server.api('GET', '/queue/metrics')).json;
+  const metrics = (await server.api('GET', server.prefix + '/queue/metrics')).json;
   assert.deepEqual(
       { waiting: metrics.waiting_users, draft: metrics.draft_users, active: metrics.active_users },
       { waiting, draft, active });
 }
 
+// The waiting screen, first in line, with an estimate (in words too) and the place in the
+// tab's title.
+async function expectFirstInLine(page) {
+  await waitForScreen(page, 'waiting');
+  assert.equal(await position(page), 1);
+  assert.ok((await estimateSeconds(page)) > 0, 'an estimate is shown');
+  assert.match(await page.locator('#wr-estimate').textContent(), /Estimated wait/);
+  assert.match(await page.title(), /#1 in line/);
+}
+
+// The turn comes while the page is in a background tab (setHidden: the person was given a
+// `hidable` context): the title calls for attention until the tab is shown again, then
+// names the turn and the service.
+async function expectTurnInBackground(page, serviceName) {
+  await waitForScreen(page, 'turn');
+  assert.equal((await pageState(page)).attention, true);
+  await page.waitForFunction(() => /⏰/.test(document.title));
+  await setHidden(page, false);
+  await page.waitForFunction((title) => document.title === title,
+                             `It's your turn! – ${serviceName}`);
+}
+
 module.exports = {
   waitForScreen, position, waitForPosition, estimateSeconds, pageState, heading,
-  openWaitingRoom, expectCounts,
+  openWaitingRoom, expectCounts, expectFirstInLine, expectTurnInBackground,
 };

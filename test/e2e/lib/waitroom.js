@@ -4,15 +4,12 @@
 // expects to be 0 (under ASan a leak or an error report makes it non-zero).
 'use strict';
 
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { startListening } = require('./process');
 
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789abcdef';
-const START_TIMEOUT_MS = 20000;
-const STOP_TIMEOUT_MS = 15000;
-const STDERR_KEEP = 64 * 1024;
 
 function binaryPath() {
   const binary = process.env.WAITROOM_BINARY;
@@ -20,62 +17,43 @@ function binaryPath() {
   return binary;
 }
 
-// Options: args (extra `serve` flags), env (extra environment variables).
-async function startWaitroom({ args = [], env = {} } = {}) {
+// Options: args (extra `serve` flags), env (extra environment variables), prefix (where
+// the server's own routes live: "/_waitroom" in front of an upstream).
+async function startWaitroom({ args = [], env = {}, prefix = '' } = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'waitroom-e2e-'));
-  const child = spawn(binaryPath(), [
-    'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', path.join(dataDir, 'data'),
-    '--admin-token', ADMIN_TOKEN, '--log-level', 'warn', ...args,
-  ], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-STDERR_KEEP);
-  });
-  const exited = new Promise(
-      (resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-
-  const origin = await new Promise((resolve, reject) => {
-    let stdout = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`waitroom did not start within ${START_TIMEOUT_MS} ms\n${stderr}`));
-    }, START_TIMEOUT_MS);
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-      const match = /waitroom listening on (http:\/\/[^\s]+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
+  let running;
+  try {
+    running = await startListening(binaryPath(), {
+      name: 'waitroom',
+      args: [
+        'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', path.join(dataDir, 'data'),
+        '--admin-token', ADMIN_TOKEN, '--log-level', 'warn', ...args,
+      ],
+      env,
     });
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`waitroom exited (${code ?? signal}) before listening\n${stderr}`));
-    });
-  });
+  } catch (error) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  const { origin } = running;
 
   let stopped = null;
   const server = {
     origin,
+    prefix,
     url: (pathname = '/') => origin + pathname,
-    stderr: () => stderr,
-    // SIGTERM, then the exit code (SIGKILL after STOP_TIMEOUT_MS: the code is then null).
+    stderr: () => running.output(),
+    // SIGTERM, then the exit code (SIGKILL after 15 s: the code is then null).
     stop() {
       if (stopped) return stopped;
-      stopped = (async () => {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-        const { code } = await exited;
-        clearTimeout(timer);
+      stopped = running.stop().then((code) => {
         fs.rmSync(dataDir, { recursive: true, force: true });
         return code;
-      })();
+      });
       return stopped;
     },
-    // A JSON request to the server, from the test itself (not a browser).
+    // A JSON request to the server, from the test itself (not a browser); `pathname`
+    // includes the prefix, if any.
     async api(method, pathname, { token, body, headers = {} } = {}) {
       const response = await fetch(origin + pathname, {
         method,
@@ -97,7 +75,7 @@ async function startWaitroom({ args = [], env = {} } = {}) {
     },
     // Joins `userId` through the API (a user without a browser); answers its ticket.
     async join(userId) {
-      const answer = await server.api('POST', '/queue/join/' + encodeURIComponent(userId));
+      const answer = await server.api('POST', prefix + '/queue/join/' + encodeURIComponent(userId));
       if (answer.status !== 200) throw new Error(`join ${userId}: ${answer.status} ${answer.text}`);
       return answer.json.ticket;
     },

@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const { test, useWaitroomAndBrowser, step } = require('../lib/scenario');
 const { newPerson, setHidden, screenshots } = require('../lib/browser');
 const {
-  waitForScreen, position, estimateSeconds, pageState, heading, expectCounts,
+  waitForScreen, position, heading, expectCounts, expectFirstInLine, expectTurnInBackground,
 } = require('../lib/page');
 
 const scenario = useWaitroomAndBrowser([
@@ -39,11 +39,7 @@ test('two people share one slot from arrival to session end', async () => {
   const bobContext = await newPerson(scenario.browser, { hidable: true });
   const bob = await bobContext.newPage();
   await bob.goto(scenario.server.url('/'));
-  await waitForScreen(bob, 'waiting');
-  assert.equal(await position(bob), 1);
-  assert.ok((await estimateSeconds(bob)) > 0, 'B sees an estimate');
-  assert.match(await bob.locator('#wr-estimate').textContent(), /Estimated wait/);
-  assert.match(await bob.title(), /#1 in line/);
+  await expectFirstInLine(bob);
   await screenshots(bob, 'waiting');
   step('B waits');
 
@@ -63,11 +59,7 @@ test('two people share one slot from arrival to session end', async () => {
   assert.equal(await heading(alice), 'Your session has ended');
 
   // B's turn comes while the tab is in the background: the title calls for attention.
-  await waitForScreen(bob, 'turn');
-  assert.equal((await pageState(bob)).attention, true);
-  await bob.waitForFunction(() => /⏰/.test(document.title));
-  await setHidden(bob, false);
-  await bob.waitForFunction(() => document.title === "It's your turn! – Lucie");
+  await expectTurnInBackground(bob, 'Lucie');
   await bob.locator('#wr-enter').click();
   await waitForScreen(bob, 'connected');
   step('B connected');
