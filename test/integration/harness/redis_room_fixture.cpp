@@ -40,18 +40,26 @@ void RedisRoomTest::start_redis(RedisServer::Options options) {
   }
 }
 
-bool wait_healthy(HttpClient& client, std::chrono::milliseconds limit) {
+bool wait_healthy(HttpClient& client, std::chrono::milliseconds limit, const std::string& prefix) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (client.health().status == 200) return true;
+    if ((prefix.empty() ? client.health() : client.get(prefix + "/health")).status == 200) {
+      return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
   return false;
 }
 
 std::size_t RedisRoomTest::start_instance(std::vector<std::string> args) {
+  // The gate moves waitroom's routes under its prefix (by default /_waitroom).
+  std::string prefix;
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--upstream" && prefix.empty()) prefix = "/_waitroom";
+    if (args[i] == "--prefix") prefix = args[i + 1];
+  }
   const std::size_t index = start_instance_on(redis_->port(), std::move(args));
-  if (index != SIZE_MAX && !wait_healthy(client(index), std::chrono::seconds{15})) {
+  if (index != SIZE_MAX && !wait_healthy(client(index), std::chrono::seconds{15}, prefix)) {
     ADD_FAILURE() << "instance " << index << " did not reach Redis";
   }
   return index;

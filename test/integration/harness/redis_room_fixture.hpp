@@ -24,7 +24,9 @@ namespace waitroom::test {
 
 // Polls /health until it answers 200 (an instance reaches Redis on its own schedule, and
 // says so only there). False after `limit`.
-bool wait_healthy(HttpClient& client, std::chrono::milliseconds limit);
+// `prefix`: where the instance serves its own routes (the gate's "/_waitroom").
+bool wait_healthy(HttpClient& client, std::chrono::milliseconds limit,
+                  const std::string& prefix = "");
 
 class RedisRoomTest : public ::testing::Test {
  protected:
@@ -35,7 +37,8 @@ class RedisRoomTest : public ::testing::Test {
   // Starts the Redis server (once per test).
   void start_redis(RedisServer::Options options = {});
   RedisServer& redis() { return *redis_; }
-  // Starts an instance on the test's Redis and waits until its /health says it reached
+  // Starts an instance on the test's Redis and waits until its /health (under the prefix
+  // when `args` set an upstream or a prefix) says it reached
   // Redis; fails the test (and returns SIZE_MAX) when it does not come up. Answers its index.
   std::size_t start_instance(std::vector<std::string> args = {});
   // The same on `redis_port`, without waiting for Redis (there may be none yet).
