@@ -169,7 +169,7 @@ class RedisStore final : public Store {
   awaitable<void> flush_pending_closes();
   // The user id and the actor, as the scripts read them (lua/operations.lua, permitted).
   static std::vector<std::string> user_args(std::string_view user_id, const Actor& actor);
-  static At<engine::LeaveResult> leave_result(const Reply& reply, std::string_view operation);
+  static At<engine::LeaveResult> leave_result(Reply& reply);
 
   const Clock& clock_;
   EventSink& sink_;

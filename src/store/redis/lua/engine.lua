@@ -10,7 +10,7 @@
 --   - the instances' stream leases (see release_instance) are timers of their own.
 
 local events = {}        -- {user id, message without its closing brace}
-local measurements = {}  -- flat: kind ('w' wait before a draft, 's' session length), ms
+local measurements = {}  -- flat: kind (0: wait before a draft, 1: session length), ms
 local earliest_armed = nil
 -- ZRANK is O(log N); within one call a position is cached until the queue changes.
 local queue_changes = 0
@@ -110,18 +110,22 @@ local function estimate(pos)
   return G.sess * rounds
 end
 
--- engine::UserView as an array: status, reason, position, deadline, total duration, draft
--- misses, generation, estimated wait.
+-- engine::UserView, packed (see numbers): status, reason, position, deadline, total duration,
+-- draft misses, generation, estimated wait. NO_VIEW (status -1) stands for no record.
 local function view(user)
-  local pos, wait, deadline, total = 0, 0, 0, 0
-  if user.st == WAITING then
-    pos = position(user)
-    wait = estimate(pos)
-  elseif user.st == DRAFT or user.st == CONNECTED then
-    deadline = user.dl
-    total = user.td
+  local status = user.st
+  if status == WAITING then
+    local pos = position(user)
+    return pack(VIEW_FORMAT, status, user.rs, pos, 0, 0, user.dm, user.gen, estimate(pos))
+  elseif status == DISCONNECTED then
+    return pack(VIEW_FORMAT, status, user.rs, 0, 0, 0, user.dm, user.gen, 0)
   end
-  return {user.st, user.rs, pos, deadline, total, user.dm, user.gen, wait}
+  return pack(VIEW_FORMAT, status, user.rs, 0, user.dl, user.td, user.dm, user.gen, 0)
+end
+
+local function view_of(user)
+  if user then return view(user) end
+  return NO_VIEW
 end
 
 -- ---- records ------------------------------------------------------------------------
@@ -249,7 +253,7 @@ local function offer_drafts()
     local waited = now - user.ja
     gset('twait', G.twait + waited)
     emit(user.id, draft_message(user.id, G.draft, user.dl))
-    measurements[#measurements + 1] = 'w'
+    measurements[#measurements + 1] = 0
     measurements[#measurements + 1] = waited
     sync_timers(user)
   end
@@ -278,7 +282,7 @@ local function disconnect(user, reason)
   uset(user, 'da', now)
   emit(user.id, disconnected_message(user.id, reason))
   if measured > 0 then
-    measurements[#measurements + 1] = 's'
+    measurements[#measurements + 1] = 1
     measurements[#measurements + 1] = measured
   end
   sync_timers(user)

@@ -5,9 +5,12 @@
 -- notification is published on CHANNEL_PREFIX .. user_id with the sequence as a last field
 -- ("seq"), which the subscribing instance strips before the message reaches a stream.
 --
--- Every reply starts with: now (the instant used), store sequence, the earliest deadline
--- this call armed (-1: none), and the measurements (wait and session lengths, for the
--- calling instance's histograms); the operation's own values follow.
+-- Every answer is a string of packed numbers (see numbers in the prelude): now (the instant
+-- used), the store sequence, the earliest deadline this call armed (-1: none), the count of
+-- measurements and as many pairs of kind and length (waits before a draft and session
+-- lengths, for the calling instance's histograms); the operation's own values follow, also
+-- packed (views as 8 numbers each). The two answers that carry text (snapshot, check) are an
+-- array of that string and the text.
 
 -- engine::Settings, in the order the store passes and reads them: max_active_users, then
 -- session, draft, idle, presence (ms), max_draft_misses, expiring_soon (ms), requeue policy
@@ -25,7 +28,14 @@ local function settings_from(first)
   return out
 end
 
-local function finish(...)
+local function answer_head(sequence, earliest)
+  local count = #measurements
+  if count == 0 then return numbers(now, sequence, earliest, 0) end
+  return numbers(now, sequence, earliest, count / 2) .. numbers(table_unpack(measurements))
+end
+
+-- A writing operation's answer; `body`: its own values, packed.
+local function finish(body)
   if #events > 0 or changed then gset('seq', G.seq + 1) end
   -- The latest `now` is kept with any other change of the globals; a mere status poll (a
   -- presence touch) does not rewrite them for it.
@@ -35,12 +45,12 @@ local function finish(...)
   for _, event in ipairs(events) do
     call('PUBLISH', CHANNEL_PREFIX .. event[1], event[2] .. tail)
   end
-  return {now, G.seq, earliest_armed or -1, measurements, ...}
+  return answer_head(G.seq, earliest_armed or -1) .. (body or '')
 end
 
 -- A read: nothing written, nothing published.
-local function answer(...)
-  return {now, G.seq, -1, {}, ...}
+local function answer(body)
+  return numbers(now, G.seq, -1, 0) .. (body or '')
 end
 
 -- Who acts: ARGS[first] is 1 for an actor that may act on any generation, then up to two
@@ -61,18 +71,19 @@ local function permitted(id, first, creates)
   return false
 end
 
+-- join: forbidden, then created, the view before (NO_VIEW: none) and the view after.
 local function op_join(id)
-  if not permitted(id, 6, true) then return finish(1, false, false, 0) end
+  if not permitted(id, 6, true) then return finish(numbers(1)) end
   run_timers()
   local user = load(id)
-  local before = false
+  local before = NO_VIEW
   if user then
     before = view(user)
     if user.st ~= DISCONNECTED then
       -- A refreshed page or a second tab: same place, and proof that they are here.
       if user.st == WAITING then uset(user, 'ls', now) end
       sync_timers(user)
-      return finish(0, before, view(user), 0)
+      return finish(numbers(0, 0) .. before .. view(user))
     end
   else
     user = new_user(id)
@@ -87,16 +98,17 @@ local function op_join(id)
   emit(id, waiting_message(id, pos, estimate(pos)))
   sync_timers(user)
   offer_drafts()
-  return finish(0, before, view(user), 1)
+  return finish(numbers(0, 1) .. before .. view(user))
 end
 
 -- Outcome codes as engine::Outcome: 0 ok, 1 unknown user, 2 wrong state.
+-- confirm: forbidden, then the outcome and the view after.
 local function op_confirm(id)
-  if not permitted(id, 6, false) then return finish(1, 0, false) end
+  if not permitted(id, 6, false) then return finish(numbers(1)) end
   run_timers()
   local user = load(id)
-  if not user then return finish(0, 1, false) end
-  if user.st ~= DRAFT then return finish(0, 2, view(user)) end
+  if not user then return finish(numbers(0, 1) .. NO_VIEW) end
+  if user.st ~= DRAFT then return finish(numbers(0, 2) .. view(user)) end
   gset('ndraft', G.ndraft - 1)
   gset('nconn', G.nconn + 1)
   call('SREM', KEY_DRAFTS, id)
@@ -114,28 +126,29 @@ local function op_confirm(id)
   uset(user, 'td', G.sess)
   emit(id, connected_message(id, user.td, user.dl))
   sync_timers(user)
-  return finish(0, 0, view(user))
+  return finish(numbers(0, 0) .. view(user))
 end
 
--- leave and kick: outcome, previous status.
+-- leave and kick: forbidden, outcome, previous status.
 local function op_end(id, reason)
   run_timers()
   local user = load(id)
-  if not user then return finish(0, 1, DISCONNECTED) end
+  if not user then return finish(numbers(0, 1, DISCONNECTED)) end
   local previous = user.st
-  if previous == DISCONNECTED then return finish(0, 0, previous) end
+  if previous == DISCONNECTED then return finish(numbers(0, 0, previous)) end
   ginc(reason == R_KICKED and 'c_kicks' or 'c_leaves')
   disconnect(user, reason)
   offer_drafts()
-  return finish(0, 0, previous)
+  return finish(numbers(0, 0, previous))
 end
 
+-- heartbeat: forbidden, outcome, time left.
 local function op_heartbeat(id)
-  if not permitted(id, 6, false) then return finish(1, 0, 0) end
+  if not permitted(id, 6, false) then return finish(numbers(1, 0, 0)) end
   run_timers()
   local user = load(id)
-  if not user then return finish(0, 1, 0) end
-  if user.st ~= CONNECTED then return finish(0, 2, 0) end
+  if not user then return finish(numbers(0, 1, 0)) end
+  if user.st ~= CONNECTED then return finish(numbers(0, 2, 0)) end
   uset(user, 'ls', now)
   if G.renew == 1 then
     -- Renewal restarts the session with the length it was confirmed with.
@@ -145,7 +158,7 @@ local function op_heartbeat(id)
     uset(user, 'w', 0)
   end
   sync_timers(user)
-  return finish(0, 0, user.dl - now)
+  return finish(numbers(0, 0, user.dl - now))
 end
 
 local function op_poll(id)
@@ -157,21 +170,22 @@ local function op_poll(id)
     -- picked up when the armed one comes due.
     if user.a1 == 0 then sync_timer(user, T_ACTIVITY) end
   end
-  return finish(user and view(user) or false)
+  return finish(view_of(user))
 end
 
 -- A stream opened on instance ARGS[9] (token ARGS[10]; lease ARGS[11] ms, 0: none).
+-- open: forbidden, then whether the stream was registered and the view.
 local function op_open(id)
-  if not permitted(id, 6, false) then return finish(1, false, 0) end
+  if not permitted(id, 6, false) then return finish(numbers(1)) end
   run_timers()
   local user = load(id)
-  if not user then return finish(0, false, 0) end
+  if not user then return finish(numbers(0, 0) .. NO_VIEW) end
   local instance = ARGS[9]
   stream_change_core(user, true, 1)
   call('HSET', held_key(instance), ARGS[10], id)
   local lease = tonumber(ARGS[11])
   if lease > 0 then arm_lease(instance, now + lease) end
-  return finish(0, view(user), 1)
+  return finish(numbers(0, 1) .. view(user))
 end
 
 -- Streams closed on instance ARGS[5]: pairs of token ('' when the instance registered none
@@ -194,7 +208,7 @@ local function op_lease()
   local member = 'L' .. ARGS[5]
   local existed = call('ZSCORE', KEY_TIMERS, member) and 1 or 0
   arm_lease(ARGS[5], now + tonumber(ARGS[6]))
-  return finish(existed)
+  return finish(numbers(existed))
 end
 
 local function op_release()
@@ -203,25 +217,24 @@ local function op_release()
   return finish()
 end
 
+-- positions: the queue version, then one view per id.
 local function op_positions()
-  local views = {}
-  for i = 5, #ARGS do
-    local user = load(ARGS[i])
-    views[#views + 1] = user and view(user) or false
-  end
-  return answer(G.ver, views)
+  local views = {numbers(G.ver)}
+  for i = 5, #ARGS do views[#views + 1] = view_of(load(ARGS[i])) end
+  return answer(table.concat(views))
 end
 
 local function op_metrics()
-  return answer(G.nwait, G.ndraft, G.nconn, G.max, G.paused, G.twait,
-                G.tsess, G.send, G.c_joins, G.c_drafts, G.c_adm, G.c_leaves, G.c_kicks, G.c_rq,
-                G.c_dto, G.c_sto, G.c_ito, G.c_ab, call('ZCARD', KEY_USERS))
+  return answer(numbers(G.nwait, G.ndraft, G.nconn, G.max, G.paused, G.twait, G.tsess, G.send,
+                        G.c_joins, G.c_drafts, G.c_adm, G.c_leaves, G.c_kicks, G.c_rq, G.c_dto,
+                        G.c_sto, G.c_ito, G.c_ab, call('ZCARD', KEY_USERS)))
 end
 
+-- settings: paused, then the settings in SETTING_NAMES's order.
 local function op_settings()
-  local out = {}
-  for i, name in ipairs(SETTING_NAMES) do out[i] = G[name] end
-  return answer(G.paused, out)
+  local out = {G.paused}
+  for _, name in ipairs(SETTING_NAMES) do out[#out + 1] = G[name] end
+  return answer(numbers(table_unpack(out)))
 end
 
 local function apply_settings(settings)
@@ -246,15 +259,15 @@ local function op_pause()
   run_timers()
   gset('paused', tonumber(ARGS[5]))
   offer_drafts()
-  return finish(G.paused)
+  return finish(numbers(G.paused))
 end
 
 local function op_advance()
   run_timers()
   -- After run_timers, G.due is the earliest score in the set, or 2^53 when it is empty.
-  if G.due >= 2 ^ 53 then return finish(-1) end
+  if G.due >= 2 ^ 53 then return finish(numbers(-1)) end
   local head = call('ZRANGE', KEY_TIMERS, 0, 0, 'WITHSCORES')
-  return finish(head[2] and tonumber(head[2]) or -1)
+  return finish(numbers(head[2] and tonumber(head[2]) or -1))
 end
 
 -- The settings a starting instance was configured with: they create the room, or replace
@@ -273,16 +286,16 @@ local function op_init()
     gset('tseq', 1)
     for name, value in pairs(settings) do gset(name, value) end
     gset('allow', settings.max)
-    return finish(1)
+    return finish(numbers(1))
   end
   for _, name in ipairs(SETTING_NAMES) do
     if settings[name] ~= G[name] then
       run_timers()
       apply_settings(settings)
-      return finish(2)
+      return finish(numbers(2))
     end
   end
-  return finish(0)
+  return finish(numbers(0))
 end
 
 -- Every invariant of DESIGN.md §2 and the indexes against each other, O(N): for tests.
@@ -363,24 +376,21 @@ local function operate()
   if OP == 'join' then return op_join(id) end
   if OP == 'confirm' then return op_confirm(id) end
   if OP == 'leave' then
-    if not permitted(id, 6, false) then return finish(1, 0, DISCONNECTED) end
+    if not permitted(id, 6, false) then return finish(numbers(1, 0, DISCONNECTED)) end
     return op_end(id, R_LEFT)
   end
   if OP == 'kick' then return op_end(id, R_KICKED) end
   if OP == 'heartbeat' then return op_heartbeat(id) end
-  if OP == 'find' then
-    local user = load(id)
-    return answer(user and view(user) or false)
-  end
+  if OP == 'find' then return answer(view_of(load(id))) end
   if OP == 'poll' then return op_poll(id) end
   if OP == 'open' then return op_open(id) end
   if OP == 'close' then return op_close() end
-  if OP == 'version' then return answer(G.ver) end
+  if OP == 'version' then return answer(numbers(G.ver)) end
   if OP == 'positions' then return op_positions() end
   if OP == 'metrics' then return op_metrics() end
   if OP == 'snapshot' then
-    return answer(call('ZRANGE', KEY_QUEUE, 0, -1), call('SMEMBERS', KEY_DRAFTS),
-                  call('SMEMBERS', KEY_CONNECTED))
+    return {answer(), call('ZRANGE', KEY_QUEUE, 0, -1), call('SMEMBERS', KEY_DRAFTS),
+            call('SMEMBERS', KEY_CONNECTED)}
   end
   if OP == 'settings' then return op_settings() end
   if OP == 'update' then return op_update() end
@@ -389,7 +399,7 @@ local function operate()
   if OP == 'init' then return op_init() end
   if OP == 'lease' then return op_lease() end
   if OP == 'release' then return op_release() end
-  if OP == 'check' then return answer(op_check()) end
+  if OP == 'check' then return {answer(), op_check()} end
   return redis.error_reply('WAITROOM_BAD_OPERATION ' .. tostring(OP))
 end
 
