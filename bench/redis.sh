@@ -102,11 +102,11 @@ function=$(redis-cli -p "$redis_port" function list | grep -o 'waitroom_[0-9a-f]
 now_ms=$(($(date +%s) * 1000))
 for pipeline in 1 16; do
   read -r rps p50 < <(redis_bench -n 200000 -c 64 -P "$pipeline" -r 100000000 fcall "$function" 0 \
-    join waitroom: queue_status: "$now_ms" bench-__rand_int__ 0 '' '')
+    waitroom: queue_status: join "$now_ms" bench-__rand_int__ '')
   echo "| the engine's join (FCALL $function join, new ids) | $pipeline | $rps | $p50 |"
 done
-read -r rps p50 < <(redis_bench -n 200000 -c 64 -P 16 fcall "$function" 0 poll waitroom: \
-  queue_status: "$now_ms" warm-up)
+read -r rps p50 < <(redis_bench -n 200000 -c 64 -P 16 fcall "$function" 0 waitroom: \
+  queue_status: poll "$now_ms" warm-up)
 echo "| the engine's status poll (FCALL ... poll) | 16 | $rps | $p50 |"
 stop_server
 echo

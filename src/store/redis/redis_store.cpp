@@ -135,9 +135,10 @@ struct RedisStore::Reply {
     offset += 8;
     return *value;
   }
-  // A view (lua/engine.lua, view): 8 numbers, status -1 for none.
+  // A view (lua/engine.lua, view): 8 numbers, or -1 alone for none.
   std::optional<engine::UserView> view() {
     const auto status = integer();
+    if (status == -1) return std::nullopt;
     const auto reason = integer();
     const auto position = integer();
     const auto deadline = integer();
@@ -145,7 +146,6 @@ struct RedisStore::Reply {
     const auto misses = integer();
     const auto generation = integer();
     const auto wait = integer();
-    if (status == -1) return std::nullopt;
     if (reason < 0 || reason > 6 || position < 0 || misses < 0 || generation < 0) {
       malformed(operation, "view");
     }
@@ -342,7 +342,7 @@ class RedisStore::Batcher {
         reply = co_await store_.send(std::move(batch.front().operation));
       } else {
         store_.batched_ += batch.size();
-        Args call{"batch", "0", std::to_string(batch.size())};
+        Args call{"batch", std::to_string(batch.size())};
         for (auto& entry : batch) {
           call.push_back(std::to_string(entry.operation.size()));
           for (auto& arg : entry.operation) call.push_back(std::move(arg));
@@ -382,18 +382,17 @@ awaitable<RedisReply> RedisStore::invoke(std::string_view operation, Args args) 
 }
 
 awaitable<RedisReply> RedisStore::send(Args call) {
-  // FCALL name 0 op prefix channel-prefix now args..., or EVALSHA sha 0 ... on a Redis
-  // without functions; only the first two words differ.
+  // FCALL name 0 prefix channel-prefix op now args... (or batch count ...), or EVALSHA sha 0
+  // ... on a Redis without functions; only the first two words differ.
   Args command;
   command.reserve(call.size() + 5);
   const bool functions = use_functions_;
   command.push_back(functions ? "FCALL" : "EVALSHA");
   command.push_back(std::string(functions ? engine_function_name() : engine_script_sha1()));
   command.push_back("0");
-  command.push_back(std::move(call[0]));
   command.push_back(options_.key_prefix);
   command.push_back(options_.channel_prefix);
-  for (std::size_t i = 1; i < call.size(); ++i) command.push_back(std::move(call[i]));
+  for (auto& arg : call) command.push_back(std::move(arg));
 
   RedisReply reply;
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -470,11 +469,18 @@ awaitable<RedisStore::Reply> RedisStore::call(std::string_view operation, Args a
 }
 
 Args RedisStore::user_args(std::string_view user_id, const Actor& actor) {
-  Args out{std::string(user_id), actor.any_generation ? "1" : "0"};
-  for (const auto& generation : actor.generations) {
-    out.push_back(generation ? std::to_string(*generation) : std::string());
+  // '*': any generation; else the generations the tickets name, separated by spaces.
+  std::string who;
+  if (actor.any_generation) {
+    who = "*";
+  } else {
+    for (const auto& generation : actor.generations) {
+      if (!generation) continue;
+      if (!who.empty()) who += ' ';
+      who += std::to_string(*generation);
+    }
   }
-  return out;
+  return Args{std::string(user_id), std::move(who)};
 }
 
 // ---- operations ----------------------------------------------------------------------

@@ -149,7 +149,7 @@ class RedisStore final : public Store {
   awaitable<Reply> call(std::string_view operation, std::vector<std::string> args);
   // One operation, through the batcher; the raw reply, an error reply included.
   awaitable<RedisReply> invoke(std::string_view operation, std::vector<std::string> args);
-  // One call of the engine (an operation or a batch: name, now or "0", arguments): FCALL,
+  // One call of the engine (an operation: name, now, arguments; or a batch): FCALL,
   // loading the library when Redis has not got it, or EVALSHA (EVAL on NOSCRIPT).
   awaitable<RedisReply> send(std::vector<std::string> call);
   // Throws for an error reply: Unavailable when it means "not now" (LOADING, BUSY, ...).
