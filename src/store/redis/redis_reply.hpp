@@ -33,13 +33,15 @@ struct RedisReply {
 // (lua/prelude.lua, numbers): one pass, no allocation. Integers are exact up to 2^53.
 class PackedReader {
  public:
-  explicit PackedReader(std::string_view bytes = {}) : bytes_(bytes) {}
+  explicit PackedReader(std::string_view bytes = {}, std::size_t offset = 0)
+      : bytes_(bytes), offset_(offset) {}
   // The next number; nullopt when none is left.
   std::optional<double> next();
   // The next number as an integer; nullopt when none is left or it is not a whole number
   // within ±2^53.
   std::optional<std::int64_t> next_integer();
   std::size_t remaining() const { return (bytes_.size() - offset_) / 8; }
+  std::size_t offset() const { return offset_; }
 
  private:
   std::string_view bytes_;

@@ -129,10 +129,10 @@ struct RedisStore::Reply {
   RedisReply extras;       // an array answer's elements after the numbers (at index 1 on)
 
   std::int64_t integer() {
-    PackedReader reader(std::string_view(packed).substr(offset));
+    PackedReader reader(packed, offset);
     const auto value = reader.next_integer();
     if (!value) malformed(operation, "expected another number");
-    offset += 8;
+    offset = reader.offset();
     return *value;
   }
   // A view (lua/engine.lua, view): 8 numbers, or -1 alone for none.
@@ -174,6 +174,9 @@ RedisStore::RedisStore(asio::any_io_executor executor, const Clock& clock,
       timer_strand_(asio::make_strand(executor)),
       timer_(timer_strand_) {
   if (options_.instance_id.empty()) options_.instance_id = random_instance_id();
+  append_bulk(call_head_, "0");
+  append_bulk(call_head_, options_.key_prefix);
+  append_bulk(call_head_, options_.channel_prefix);
   use_functions_ = options_.use_functions;
   batcher_ = std::make_unique<Batcher>(*this, std::max<std::size_t>(options_.connections, 1),
                                        options_.max_batch);
@@ -256,6 +259,10 @@ Health RedisStore::health() const {
 // ---- calling the script ------------------------------------------------------------
 
 awaitable<RedisReply> RedisStore::execute(std::vector<std::string> args) {
+  co_return co_await execute_encoded(format_command(args));
+}
+
+awaitable<RedisReply> RedisStore::execute_encoded(std::string bytes) {
   // Round robin over the connections that are up: one that is reconnecting is skipped.
   const std::size_t count = commands_.size();
   const std::size_t first = next_connection_.fetch_add(1, std::memory_order_relaxed);
@@ -264,11 +271,8 @@ awaitable<RedisReply> RedisStore::execute(std::vector<std::string> args) {
     connection = commands_[(first + i) % count];
   }
   error_code ec;
-  // Named, not a braced temporary inside the co_await: g++ 12 destroys such a temporary's
-  // members twice.
-  Command command{std::move(args)};
-  auto reply = co_await connection->async_execute(std::move(command),
-                                                  asio::redirect_error(asio::use_awaitable, ec));
+  auto reply = co_await connection->async_execute_encoded(
+      std::move(bytes), asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     const auto why = connection->last_error();
     throw Unavailable("Redis unavailable: " + ec.message() + (why.empty() ? "" : " (" + why + ")"));
@@ -302,12 +306,12 @@ class RedisStore::Batcher {
         parallel_(std::max<std::size_t>(parallel, 1)),
         max_batch_(std::max<std::size_t>(max_batch, 1)) {}
 
-  // `operation`: name, now, then its own arguments. Completes with its answer (an error
-  // reply included), or with the exception that stopped its call.
+  // `operation`: name, now, then its own arguments, encoded. Completes with its answer (an
+  // error reply included), or with the exception that stopped its call.
   template <class Token>
-  auto async_submit(Args operation, Token&& token) {
+  auto async_submit(Encoded operation, Token&& token) {
     return asio::async_initiate<Token, void(std::exception_ptr, RedisReply)>(
-        [this](auto handler, Args operation) {
+        [this](auto handler, Encoded operation) {
           Entry entry{std::move(operation),
                       make_completion<std::exception_ptr, RedisReply>(std::move(handler))};
           std::lock_guard lock(mutex_);
@@ -319,7 +323,7 @@ class RedisStore::Batcher {
 
  private:
   struct Entry {
-    Args operation;
+    Encoded operation;
     std::unique_ptr<OperationCompletion> completion;
   };
 
@@ -339,15 +343,22 @@ class RedisStore::Batcher {
     RedisReply reply;
     try {
       if (batch.size() == 1) {
-        reply = co_await store_.send(std::move(batch.front().operation));
+        reply = co_await store_.send(batch.front().operation);
       } else {
         store_.batched_ += batch.size();
-        Args call{"batch", std::to_string(batch.size())};
-        for (auto& entry : batch) {
-          call.push_back(std::to_string(entry.operation.size()));
-          for (auto& arg : entry.operation) call.push_back(std::move(arg));
+        Encoded call;
+        std::size_t size = 32;
+        for (const auto& entry : batch) size += entry.operation.bytes.size() + 16;
+        call.bytes.reserve(size);
+        append_bulk(call.bytes, "batch");
+        append_bulk(call.bytes, std::to_string(batch.size()));
+        call.count = 2;
+        for (const auto& entry : batch) {
+          append_bulk(call.bytes, std::to_string(entry.operation.count));
+          call.bytes += entry.operation.bytes;
+          call.count += 1 + entry.operation.count;
         }
-        reply = co_await store_.send(std::move(call));
+        reply = co_await store_.send(call);
       }
     } catch (...) {
       failure = std::current_exception();
@@ -373,30 +384,35 @@ class RedisStore::Batcher {
 };
 
 awaitable<RedisReply> RedisStore::invoke(std::string_view operation, Args args) {
-  Args prepared;
-  prepared.reserve(args.size() + 2);
-  prepared.push_back(std::string(operation));
-  prepared.push_back(std::to_string(to_unix_ms(clock_.now())));
-  for (auto& arg : args) prepared.push_back(std::move(arg));
-  co_return co_await batcher_->async_submit(std::move(prepared), asio::use_awaitable);
+  Encoded encoded;
+  std::size_t size = operation.size() + 48;
+  for (const auto& arg : args) size += arg.size() + 16;
+  encoded.bytes.reserve(size);
+  append_bulk(encoded.bytes, operation);
+  char now[24];
+  const auto end = std::to_chars(now, now + sizeof now, to_unix_ms(clock_.now())).ptr;
+  append_bulk(encoded.bytes, std::string_view(now, static_cast<std::size_t>(end - now)));
+  for (const auto& arg : args) append_bulk(encoded.bytes, arg);
+  encoded.count = 2 + args.size();
+  co_return co_await batcher_->async_submit(std::move(encoded), asio::use_awaitable);
 }
 
-awaitable<RedisReply> RedisStore::send(Args call) {
+awaitable<RedisReply> RedisStore::send(const Encoded& call) {
   // FCALL name 0 prefix channel-prefix op now args... (or batch count ...), or EVALSHA sha 0
   // ... on a Redis without functions; only the first two words differ.
-  Args command;
-  command.reserve(call.size() + 5);
-  const bool functions = use_functions_;
-  command.push_back(functions ? "FCALL" : "EVALSHA");
-  command.push_back(std::string(functions ? engine_function_name() : engine_script_sha1()));
-  command.push_back("0");
-  command.push_back(options_.key_prefix);
-  command.push_back(options_.channel_prefix);
-  for (auto& arg : call) command.push_back(std::move(arg));
-
+  bool functions = use_functions_;
+  std::string_view word = functions ? "FCALL" : "EVALSHA";
+  std::string_view name = functions ? engine_function_name() : engine_script_sha1();
   RedisReply reply;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    reply = co_await execute(command);
+    std::string command;
+    command.reserve(call_head_.size() + call.bytes.size() + name.size() + 48);
+    append_array_header(command, 5 + call.count);
+    append_bulk(command, word);
+    append_bulk(command, name);
+    command += call_head_;
+    command += call.bytes;
+    reply = co_await execute_encoded(std::move(command));
     if (!reply.is_error()) break;
     if (starts_with(reply.text, "ERR Function not found")) {
       // A new Redis, or one restarted without persistence: load the library (REPLACE, so that
@@ -406,12 +422,13 @@ awaitable<RedisReply> RedisStore::send(Args call) {
     } else if (functions && starts_with(reply.text, "ERR unknown command")) {
       spdlog::info("redis: no FCALL (Redis older than 7): calling the engine as a script");
       use_functions_ = false;
-      command[0] = "EVALSHA";
-      command[1] = std::string(engine_script_sha1());
+      functions = false;
+      word = "EVALSHA";
+      name = engine_script_sha1();
     } else if (starts_with(reply.text, "NOSCRIPT")) {
       // EVAL both runs the script and puts it back in Redis's script cache.
-      command[0] = "EVAL";
-      command[1] = std::string(engine_script());
+      word = "EVAL";
+      name = engine_script();
     } else {
       break;
     }
@@ -490,8 +507,22 @@ Args RedisStore::user_args(std::string_view user_id, const Actor& actor) {
 
 awaitable<At<engine::JoinResult>> RedisStore::join(std::string_view user_id, Actor actor) {
   auto reply = co_await call("join", user_args(user_id, actor));
-  At<engine::JoinResult> out{{}, reply.now, reply.integer() == 1};
+  const auto first = reply.integer();
+  At<engine::JoinResult> out{{}, reply.now, first == 1};
   if (out.forbidden) co_return out;
+  if (first == -3) {
+    // The engine's short answer for a new user id that now waits (lua/operations.lua).
+    const auto position = reply.integer();
+    const auto generation = reply.integer();
+    const auto wait = reply.integer();
+    if (position < 1 || generation < 1) malformed("join", "new place");
+    out.result.created = true;
+    out.result.after.status = engine::Status::waiting;
+    out.result.after.position = static_cast<std::uint64_t>(position);
+    out.result.after.generation = static_cast<std::uint64_t>(generation);
+    out.result.after.estimated_wait = Duration{wait};
+    co_return out;
+  }
   out.result.created = reply.integer() == 1;
   out.result.before = reply.view();
   const auto after = reply.view();

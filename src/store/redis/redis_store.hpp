@@ -132,6 +132,11 @@ class RedisStore final : public Store {
   struct Reply;  // a script's answer, its common header parsed
   class Waiter;
   class Batcher;
+  // Arguments already encoded as RESP bulk strings, and how many.
+  struct Encoded {
+    std::string bytes;
+    std::size_t count = 0;
+  };
   // What outlives the store in handlers and connection callbacks that may still run after it
   // is gone (a test that destroys it while its io_context keeps running): they look the
   // store up here, under the mutex, and find nothing once the destructor ran.
@@ -149,12 +154,14 @@ class RedisStore final : public Store {
   awaitable<Reply> call(std::string_view operation, std::vector<std::string> args);
   // One operation, through the batcher; the raw reply, an error reply included.
   awaitable<RedisReply> invoke(std::string_view operation, std::vector<std::string> args);
-  // One call of the engine (an operation: name, now, arguments; or a batch): FCALL,
-  // loading the library when Redis has not got it, or EVALSHA (EVAL on NOSCRIPT).
-  awaitable<RedisReply> send(std::vector<std::string> call);
+  // One call of the engine, given its arguments after the prefixes (an operation: name, now,
+  // arguments; or a batch): FCALL, loading the library when Redis has not got it, or EVALSHA
+  // (EVAL on NOSCRIPT).
+  awaitable<RedisReply> send(const Encoded& call);
   // Throws for an error reply: Unavailable when it means "not now" (LOADING, BUSY, ...).
   static void check_error(const RedisReply& reply, std::string_view operation);
   awaitable<RedisReply> execute(std::vector<std::string> args);
+  awaitable<RedisReply> execute_encoded(std::string bytes);
   awaitable<void> initialise();
   void note_deadline(std::int64_t deadline_ms);
   awaitable<void> timer_loop(std::shared_ptr<Liveness> liveness);
@@ -175,6 +182,7 @@ class RedisStore final : public Store {
   EventSink& sink_;
   engine::Settings settings_;
   RedisOptions options_;
+  std::string call_head_;  // "0", the key prefix and the channel prefix, encoded
   boost::asio::any_io_executor executor_;
   std::shared_ptr<Liveness> liveness_;
   std::vector<std::shared_ptr<Connection>> commands_;

@@ -94,6 +94,9 @@ end
 -- engine. They apply when no timer is due (so the timers would run nothing) and, for a
 -- join, when no slot is free (so no draft would be offered: the join is a plain wait).
 
+-- The first number of join_new's answer, where the general answer has `forbidden` (0 or 1).
+local NEW_WAITING = -3
+
 -- A join of a user id with no record: new_user, enqueue at the back and arm the presence
 -- timer (sync_timers: a waiting user has no state or warning timer). The record is written
 -- packed as it is: status waiting, reason none, generation, ticket, joined and last seen now,
@@ -126,11 +129,14 @@ local function join_new(id)
   touched_raw[id] = packed
   local wait = estimate(position)
   EMIT.waiting(id, position, wait)
-  return finish_numbers(0, 1, NO_VIEW_STATUS, WAITING, R_NONE, position, 0, 0, 0, generation,
-                        wait)
+  -- A short answer for this case (C++: RedisStore::join): no record before, and after it
+  -- a wait with reason none and no draft missed, at this position and generation.
+  return finish_numbers(NEW_WAITING, position, generation, wait)
 end
 
--- join: forbidden, then created, the view before (status -1 alone: none) and the view after.
+-- join: forbidden, then created, the view before (status -1 alone: none) and the view after;
+-- or NEW_WAITING, the position, generation and estimated wait of a new user id waiting.
+
 function OPERATIONS.join(id)
   if not permitted(id, true) then return finish_numbers(1) end
   if now < G.due and (G.paused == 1 or G.ndraft + G.nconn >= G.max) and not load(id) then
@@ -523,8 +529,8 @@ local function run(args)
   local answers = {}
   local at = 5
   in_batch = true
-  for index = 1, tonumber(args[4]) do
-    local count = tonumber(args[at])
+  for index = 1, count_of(args[4]) do
+    local count = count_of(args[at])
     begin_operation(args, at + 2, at + count)
     answers[index] = operate()
     at = at + 1 + count

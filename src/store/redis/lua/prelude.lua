@@ -300,9 +300,15 @@ local function flush(adds)
   end
 end
 
+-- The text of the last score formatted, per list: the joins of one batch share their
+-- presence deadline.
 local function add(adds, score, member)
   local count = adds.count
-  adds[count + 1] = fmt('%d', score)
+  if adds.score ~= score then
+    adds.score = score
+    adds.text = fmt('%d', score)
+  end
+  adds[count + 1] = adds.text
   adds[count + 2] = member
   adds.count = count + 2
   if count + 2 >= MAX_PENDING then flush(adds) end
@@ -364,10 +370,21 @@ local RESETS = {}
 -- Starts one operation (of a call, or of a batch): its name at args[base - 1], its `now` at
 -- args[base] (never behind the latest one seen), its arguments up to args[last], and a clean
 -- slate for its own state.
+local now_text, now_number  -- the last `now` parsed: a batch's operations mostly share it
+
+-- Small counts as text -> number (a batch's argument counts): tonumber is strtod.
+local SMALL_NUMBERS = {}
+
+local function count_of(text)
+  return SMALL_NUMBERS[text] or tonumber(text)
+end
+
 local function begin_operation(args, base, last)
   ARGS, BASE, LAST = args, base, last
   OP = args[base - 1]
-  now = tonumber(args[base])
+  local text = args[base]
+  if text ~= now_text then now_text, now_number = text, tonumber(text) end
+  now = now_number
   if G.now and G.now > now then now = G.now end
   changed = false
   for i = 1, #RESETS do RESETS[i]() end
@@ -398,6 +415,7 @@ local function begin(args)
     table_unpack = unpack
     select_ = select
     USER_PADDING = string.rep('\0', USER_LENGTH * 8)
+    for i = 0, 64 do SMALL_NUMBERS[tostring(i)] = i end
     for _, name in ipairs(HOT_FIELDS) do GROUP[name] = 1 end
     for _, name in ipairs(SETTING_FIELDS) do GROUP[name] = 2 end
     for _, name in ipairs(COLD_FIELDS) do GROUP[name] = 3 end
@@ -441,13 +459,13 @@ local function begin(args)
     local keys = {KEY_GLOBALS, KEY_SETTINGS}
     local ids = {}
     local at = 5
-    for _ = 1, tonumber(args[4]) do
+    for _ = 1, count_of(args[4]) do
       if USER_OPERATIONS[args[at + 1]] then
         local id = args[at + 3]
         ids[#ids + 1] = id
         keys[#keys + 1] = user_key(id)
       end
-      at = at + 1 + tonumber(args[at])
+      at = at + 1 + count_of(args[at])
     end
     values = call('MGET', table_unpack(keys))
     for i = 1, #ids do prefetched[ids[i]] = values[i + 2] end
