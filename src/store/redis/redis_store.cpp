@@ -178,7 +178,7 @@ RedisStore::RedisStore(asio::any_io_executor executor, const Clock& clock,
   append_bulk(call_head_, options_.key_prefix);
   append_bulk(call_head_, options_.channel_prefix);
   use_functions_ = options_.use_functions;
-  batcher_ = std::make_unique<Batcher>(*this, std::max<std::size_t>(options_.connections, 1),
+  batcher_ = std::make_unique<Batcher>(*this, std::max<std::size_t>(options_.calls_in_flight, 1),
                                        options_.max_batch);
   const std::size_t count = std::max<std::size_t>(options_.connections, 1);
   for (std::size_t i = 0; i < count; ++i) {
@@ -290,10 +290,10 @@ void RedisStore::check_error(const RedisReply& reply, std::string_view operation
 
 // ---- batches ----------------------------------------------------------------------------
 //
-// Operations go to Redis through the Batcher: as long as fewer calls than there are
-// connections are in flight, an operation is sent at once, alone; otherwise it waits for one
-// of them to come back and leaves with every operation that queued meanwhile, as one 'batch'
-// call (lua/operations.lua, run), up to max_batch of them. Under light load nothing waits;
+// Operations go to Redis through the Batcher: as long as fewer than calls_in_flight calls
+// are in flight, an operation is sent at once, alone; otherwise it waits for one of them to
+// come back and leaves with every operation that queued meanwhile, as one 'batch' call
+// (lua/operations.lua, run), up to max_batch of them. Under light load nothing waits;
 // under heavy load the cost of a call is shared, as the durable store shares an fsync. Each
 // operation is still atomic and still answered on its own.
 

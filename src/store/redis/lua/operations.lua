@@ -128,10 +128,18 @@ local function join_new(id)
   prefetched[id] = packed
   touched_raw[id] = packed
   local wait = estimate(position)
-  EMIT.waiting(id, position, wait)
+  -- What settle() does in this case: the state changed, the store sequence moves, the
+  -- notification goes out with it.
+  local sequence = G.seq + 1
+  G.seq = sequence
+  G.now = now
+  if not in_batch then save() end
+  call('PUBLISH', CHANNEL_PREFIX .. id,
+       fmt(WAITING_FORMAT, id, position, estimate_seconds(wait), sequence))
   -- A short answer for this case (C++: RedisStore::join): no record before, and after it
   -- a wait with reason none and no draft missed, at this position and generation.
-  return finish_numbers(NEW_WAITING, position, generation, wait)
+  return pack('<dddddddd', now, sequence, earliest_armed or -1, 0, NEW_WAITING, position,
+              generation, wait)
 end
 
 -- join: forbidden, then created, the view before (status -1 alone: none) and the view after;
@@ -139,7 +147,8 @@ end
 
 function OPERATIONS.join(id)
   if not permitted(id, true) then return finish_numbers(1) end
-  if now < G.due and (G.paused == 1 or G.ndraft + G.nconn >= G.max) and not load(id) then
+  if now < G.due and (G.paused == 1 or G.ndraft + G.nconn >= G.max) and event_count == 0 and
+      not load(id) then
     return join_new(id)
   end
   run_timers()
@@ -250,7 +259,15 @@ local function poll_waiting(id, packed)
     touched_raw[id] = packed
   end
   local pos = position_of(id)
-  return finish_numbers(WAITING, reason, pos, 0, 0, misses, generation, estimate(pos))
+  -- What settle() does in this case: nothing changed but proof of presence, nothing to
+  -- publish; the latest `now` is kept if the globals are written anyway.
+  if (hot_dirty or settings_dirty or cold_dirty) and G.now ~= now then
+    G.now = now
+    hot_dirty = true
+  end
+  if not in_batch then save() end
+  return pack('<dddddddddddd', now, G.seq, -1, 0, WAITING, reason, pos, 0, 0, misses, generation,
+              estimate(pos))
 end
 
 function OPERATIONS.poll(id)

@@ -72,9 +72,11 @@ end
 -- The notifications by kind.
 local EMIT = {}
 
+local WAITING_FORMAT =
+    '{"user_id":"%s","status":"waiting","position":%d,"estimated_wait":%d,"seq":%d}'
+
 function EMIT.waiting(id, position, estimate_ms)
-  emit(id, '{"user_id":"%s","status":"waiting","position":%d,"estimated_wait":%d,"seq":%d}', position,
-       estimate_seconds(estimate_ms))
+  emit(id, WAITING_FORMAT, position, estimate_seconds(estimate_ms))
 end
 
 function EMIT.draft(id, duration_ms, expires_ms)
