@@ -246,13 +246,19 @@ function OPERATIONS.heartbeat(id)
 end
 
 -- A status poll of a waiting user whose record this call has not loaded yet and whose
--- presence timer is armed: the last-seen instant is patched into the packed record, and the
--- rest of it is not even unpacked.
+-- activity timer needs nothing (armed, or not wanted: a stream is open or presence is off):
+-- the last-seen instant is patched into the packed record, and the rest of it is not even
+-- unpacked. A field past the record's end is zero.
+local function field_of(packed, field)
+  if #packed < field * 8 then return 0 end
+  return (unpack_struct('<d', packed, (field - 1) * 8 + 1))
+end
+
 local function poll_waiting(id, packed)
-  local status, reason, generation, _, _, seen, armed = unpack_struct('<ddddddd', packed)
-  if status ~= WAITING or armed == 0 then return nil end
-  local misses = 0
-  if #packed >= DM * 8 then misses = unpack_struct('<d', packed, (DM - 1) * 8 + 1) end
+  local status, reason, generation, _, _, seen = unpack_struct('<dddddd', packed)
+  if status ~= WAITING then return nil end
+  if field_of(packed, A1) == 0 and field_of(packed, OS) == 0 and G.pres > 0 then return nil end
+  local misses = field_of(packed, DM)
   if seen ~= now then
     packed = packed:sub(1, (LS - 1) * 8) .. pack('<d', now) .. packed:sub(LS * 8 + 1)
     prefetched[id] = packed
@@ -273,7 +279,7 @@ end
 function OPERATIONS.poll(id)
   if now < G.due and users[id] == nil then
     local packed = prefetched[id]
-    if packed and #packed >= A1 * 8 then
+    if packed and #packed >= LS * 8 then
       local answered = poll_waiting(id, packed)
       if answered then return answered end
     end
