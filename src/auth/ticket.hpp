@@ -14,10 +14,6 @@
 #include <string>
 #include <string_view>
 
-// OpenSSL's opaque type, so that users of the signer need no OpenSSL header.
-struct evp_mac_ctx_st;
-using EVP_MAC_CTX = evp_mac_ctx_st;
-
 namespace waitroom::auth {
 
 struct TicketClaims {
@@ -34,13 +30,13 @@ class TicketSigner {
   // The claims of a well-formed ticket with a valid signature; nullopt otherwise.
   std::optional<TicketClaims> verify(std::string_view ticket) const;
 
+  // The HMAC's two hash states after the key's inner and outer blocks (ticket.cpp).
+  struct Keys;
+
  private:
-  struct FreeMacContext {
-    void operator()(EVP_MAC_CTX* context) const;
-  };
-  // Keyed once; read-only afterwards (each MAC works on a duplicate), so the signer is safe
-  // to share between threads.
-  std::shared_ptr<EVP_MAC_CTX> keyed_;
+  // Keyed once; read-only afterwards (each MAC works on copies), so the signer is safe to
+  // share between threads.
+  std::shared_ptr<const Keys> keys_;
 };
 
 // Reads the secret from `file`, or creates it there (32 random bytes, hex, mode 0600)

@@ -172,6 +172,7 @@ int serve(const cli::Config& config) {
                                 .port = config.upstream_port,
                                 .connect_timeout = config.upstream_connect_timeout}});
   context.gateway = &gate;
+  context.one_thread = threads == 1;
   if (!config.upstream.empty()) {
     spdlog::info("gate: proxying to {} ; waitroom's own routes under {}", config.upstream,
                  config.effective_prefix());

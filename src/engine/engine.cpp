@@ -377,10 +377,17 @@ struct Engine::Impl {
     sync_timer(user, slot, TimerKind::warning);
   }
 
+  // In generation (creation) order rather than slot order: the order decides the sequence of
+  // the timers armed here, hence which of two equal deadlines fires first, and the Redis
+  // store, which has no slots, walks its records in generation order too.
   void resync_all() {
+    std::vector<std::pair<std::uint64_t, Slot>> order;
+    order.reserve(index.size());
     for (Slot slot = 0; slot < users.size(); ++slot) {
-      if (users[slot].in_use) sync_timers(users[slot], slot);
+      if (users[slot].in_use) order.emplace_back(users[slot].generation, slot);
     }
+    std::sort(order.begin(), order.end());
+    for (const auto& [generation, slot] : order) sync_timers(users[slot], slot);
   }
 
   // Runs every due timer in (deadline, sequence) order, then offers drafts.

@@ -1,4 +1,5 @@
-// The listener: binds, accepts, and gives each connection its own strand and coroutine.
+// The listener: binds, accepts, and gives each connection its own strand (unless one thread
+// runs everything) and coroutine.
 //
 // Past max_connections an accepted socket is closed at once: refusing early is cheaper
 // than letting a flood of connections eat memory. Accept errors such as running out of
@@ -48,9 +49,11 @@ void Server::stop() {
 asio::awaitable<void> Server::accept_loop() {
   for (;;) {
     boost::system::error_code ec;
-    asio::any_io_executor strand = asio::make_strand(io_context_);
+    asio::any_io_executor executor = context_.one_thread
+                                         ? asio::any_io_executor(io_context_.get_executor())
+                                         : asio::any_io_executor(asio::make_strand(io_context_));
     tcp::socket socket =
-        co_await acceptor_.async_accept(strand, asio::redirect_error(asio::use_awaitable, ec));
+        co_await acceptor_.async_accept(executor, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       spdlog::warn("accept failed: {}", ec.message());

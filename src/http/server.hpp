@@ -40,6 +40,9 @@ struct ServerContext {
   web::PageOptions page{};  // the waiting-room page's settings and prefix
   Router router = Router::api_routes();
   std::atomic<std::size_t> connections{0};
+  // One thread runs the io_context: a connection needs no strand of its own. (A strand inside
+  // an any_io_executor is allocated anew with every copy of it, about 14 times per request.)
+  bool one_thread = false;
   // The gate (issue 3): null without one; see gateway.hpp and identity.hpp.
   Gateway* gateway = nullptr;
   std::string trusted_user_header;  // empty: identity from the ticket cookie only

@@ -11,6 +11,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <charconv>
 
 namespace waitroom::store::redis {
 
@@ -93,21 +94,35 @@ error_code make_error_code(Errc errc) {
   return {static_cast<int>(errc), error_category()};
 }
 
+namespace {
+
+void append_length_line(std::string& out, char kind, std::size_t length) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, length).ptr;
+  out += kind;
+  out.append(digits, end);
+  out += "\r\n";
+}
+
+}  // namespace
+
+void append_array_header(std::string& out, std::size_t count) {
+  append_length_line(out, '*', count);
+}
+
+void append_bulk(std::string& out, std::string_view argument) {
+  append_length_line(out, '$', argument.size());
+  out += argument;
+  out += "\r\n";
+}
+
 std::string format_command(const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lengths;
-  argv.reserve(args.size());
-  lengths.reserve(args.size());
-  for (const auto& arg : args) {
-    argv.push_back(arg.data());
-    lengths.push_back(arg.size());
-  }
-  char* encoded = nullptr;
-  const int length =
-      redisFormatCommandArgv(&encoded, static_cast<int>(args.size()), argv.data(), lengths.data());
-  if (length < 0 || encoded == nullptr) throw std::bad_alloc();
-  std::string out(encoded, static_cast<std::size_t>(length));
-  redisFreeCommand(encoded);
+  std::size_t size = 16;
+  for (const auto& arg : args) size += arg.size() + 16;
+  std::string out;
+  out.reserve(size);
+  append_array_header(out, args.size());
+  for (const auto& arg : args) append_bulk(out, arg);
   return out;
 }
 

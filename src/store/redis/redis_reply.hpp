@@ -29,4 +29,23 @@ struct RedisReply {
   std::string describe() const;
 };
 
+// Reads the numbers of an answer that the engine packed as little-endian IEEE doubles
+// (lua/prelude.lua, numbers): one pass, no allocation. Integers are exact up to 2^53.
+class PackedReader {
+ public:
+  explicit PackedReader(std::string_view bytes = {}, std::size_t offset = 0)
+      : bytes_(bytes), offset_(offset) {}
+  // The next number; nullopt when none is left.
+  std::optional<double> next();
+  // The next number as an integer; nullopt when none is left or it is not a whole number
+  // within ±2^53.
+  std::optional<std::int64_t> next_integer();
+  std::size_t remaining() const { return (bytes_.size() - offset_) / 8; }
+  std::size_t offset() const { return offset_; }
+
+ private:
+  std::string_view bytes_;
+  std::size_t offset_ = 0;
+};
+
 }  // namespace waitroom::store::redis

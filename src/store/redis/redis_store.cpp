@@ -57,44 +57,16 @@ std::string ms_text(Duration duration) {
                            std::string(what));
 }
 
-std::int64_t integer_of(const RedisReply& reply, std::string_view operation) {
-  const auto value = reply.as_integer();
-  if (!value) malformed(operation, "expected an integer, got " + reply.describe());
-  return *value;
-}
-
 TimePoint instant_of(std::int64_t ms) {
   return TimePoint{Duration{ms}};
 }
 
-// A view array of the script (lua/engine.lua, view()); nil: unknown user.
-std::optional<engine::UserView> view_of(const RedisReply& reply, std::string_view operation) {
-  if (reply.is_nil()) return std::nullopt;
-  if (reply.type != RedisReply::Type::array || reply.size() != 8) malformed(operation, "view");
-  const auto status = integer_of(reply.at(0), operation);
-  const auto reason = integer_of(reply.at(1), operation);
-  if (status < 0 || status > 3 || reason < 0 || reason > 6) malformed(operation, "status");
-  engine::UserView view;
-  view.status = static_cast<engine::Status>(status);
-  view.reason = static_cast<engine::Reason>(reason);
-  view.position =
-      static_cast<std::uint64_t>(std::max<std::int64_t>(0, integer_of(reply.at(2), operation)));
-  view.deadline = instant_of(integer_of(reply.at(3), operation));
-  view.total_duration = Duration{integer_of(reply.at(4), operation)};
-  view.draft_misses = static_cast<std::uint32_t>(integer_of(reply.at(5), operation));
-  view.generation = static_cast<std::uint64_t>(integer_of(reply.at(6), operation));
-  view.estimated_wait = Duration{integer_of(reply.at(7), operation)};
-  return view;
-}
-
-engine::Status status_of(const RedisReply& reply, std::string_view operation) {
-  const auto status = integer_of(reply, operation);
+engine::Status status_of(std::int64_t status, std::string_view operation) {
   if (status < 0 || status > 3) malformed(operation, "status");
   return static_cast<engine::Status>(status);
 }
 
-engine::Outcome outcome_of(const RedisReply& reply, std::string_view operation) {
-  const auto outcome = integer_of(reply, operation);
+engine::Outcome outcome_of(std::int64_t outcome, std::string_view operation) {
   if (outcome < 0 || outcome > 2) malformed(operation, "outcome");
   return static_cast<engine::Outcome>(outcome);
 }
@@ -145,11 +117,50 @@ auto RedisStore::guarded(std::shared_ptr<Liveness> liveness, Function function) 
   };
 }
 
+// An engine's answer (lua/operations.lua): a string of packed numbers, its head (now, store
+// sequence, earliest deadline armed, measurements) already read; the operation's own values
+// are read in order. Snapshot and check answer an array: those numbers, then text.
 struct RedisStore::Reply {
+  std::string_view operation;
   TimePoint now{};
   std::uint64_t sequence = 0;
-  RedisReply raw;  // the whole array; the operation's own values start at index 4
-  const RedisReply& at(std::size_t index) const { return raw.at(4 + index); }
+  std::string packed;
+  std::size_t offset = 0;  // of the next value in `packed`
+  RedisReply extras;       // an array answer's elements after the numbers (at index 1 on)
+
+  std::int64_t integer() {
+    PackedReader reader(packed, offset);
+    const auto value = reader.next_integer();
+    if (!value) malformed(operation, "expected another number");
+    offset = reader.offset();
+    return *value;
+  }
+  // A view (lua/engine.lua, view): 8 numbers, or -1 alone for none.
+  std::optional<engine::UserView> view() {
+    const auto status = integer();
+    if (status == -1) return std::nullopt;
+    const auto reason = integer();
+    const auto position = integer();
+    const auto deadline = integer();
+    const auto total = integer();
+    const auto misses = integer();
+    const auto generation = integer();
+    const auto wait = integer();
+    if (reason < 0 || reason > 6 || position < 0 || misses < 0 || generation < 0) {
+      malformed(operation, "view");
+    }
+    engine::UserView view;
+    view.status = status_of(status, operation);
+    view.reason = static_cast<engine::Reason>(reason);
+    view.position = static_cast<std::uint64_t>(position);
+    view.deadline = instant_of(deadline);
+    view.total_duration = Duration{total};
+    view.draft_misses = static_cast<std::uint32_t>(misses);
+    view.generation = static_cast<std::uint64_t>(generation);
+    view.estimated_wait = Duration{wait};
+    return view;
+  }
+  const RedisReply& extra(std::size_t index) const { return extras.at(1 + index); }
 };
 
 RedisStore::RedisStore(asio::any_io_executor executor, const Clock& clock,
@@ -163,8 +174,11 @@ RedisStore::RedisStore(asio::any_io_executor executor, const Clock& clock,
       timer_strand_(asio::make_strand(executor)),
       timer_(timer_strand_) {
   if (options_.instance_id.empty()) options_.instance_id = random_instance_id();
+  append_bulk(call_head_, "0");
+  append_bulk(call_head_, options_.key_prefix);
+  append_bulk(call_head_, options_.channel_prefix);
   use_functions_ = options_.use_functions;
-  batcher_ = std::make_unique<Batcher>(*this, std::max<std::size_t>(options_.connections, 1),
+  batcher_ = std::make_unique<Batcher>(*this, std::max<std::size_t>(options_.calls_in_flight, 1),
                                        options_.max_batch);
   const std::size_t count = std::max<std::size_t>(options_.connections, 1);
   for (std::size_t i = 0; i < count; ++i) {
@@ -245,6 +259,10 @@ Health RedisStore::health() const {
 // ---- calling the script ------------------------------------------------------------
 
 awaitable<RedisReply> RedisStore::execute(std::vector<std::string> args) {
+  co_return co_await execute_encoded(format_command(args));
+}
+
+awaitable<RedisReply> RedisStore::execute_encoded(std::string bytes) {
   // Round robin over the connections that are up: one that is reconnecting is skipped.
   const std::size_t count = commands_.size();
   const std::size_t first = next_connection_.fetch_add(1, std::memory_order_relaxed);
@@ -253,11 +271,8 @@ awaitable<RedisReply> RedisStore::execute(std::vector<std::string> args) {
     connection = commands_[(first + i) % count];
   }
   error_code ec;
-  // Named, not a braced temporary inside the co_await: g++ 12 destroys such a temporary's
-  // members twice.
-  Command command{std::move(args)};
-  auto reply = co_await connection->async_execute(std::move(command),
-                                                  asio::redirect_error(asio::use_awaitable, ec));
+  auto reply = co_await connection->async_execute_encoded(
+      std::move(bytes), asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     const auto why = connection->last_error();
     throw Unavailable("Redis unavailable: " + ec.message() + (why.empty() ? "" : " (" + why + ")"));
@@ -275,10 +290,10 @@ void RedisStore::check_error(const RedisReply& reply, std::string_view operation
 
 // ---- batches ----------------------------------------------------------------------------
 //
-// Operations go to Redis through the Batcher: as long as fewer calls than there are
-// connections are in flight, an operation is sent at once, alone; otherwise it waits for one
-// of them to come back and leaves with every operation that queued meanwhile, as one 'batch'
-// call (lua/operations.lua, run), up to max_batch of them. Under light load nothing waits;
+// Operations go to Redis through the Batcher: as long as fewer than calls_in_flight calls
+// are in flight, an operation is sent at once, alone; otherwise it waits for one of them to
+// come back and leaves with every operation that queued meanwhile, as one 'batch' call
+// (lua/operations.lua, run), up to max_batch of them. Under light load nothing waits;
 // under heavy load the cost of a call is shared, as the durable store shares an fsync. Each
 // operation is still atomic and still answered on its own.
 
@@ -291,12 +306,12 @@ class RedisStore::Batcher {
         parallel_(std::max<std::size_t>(parallel, 1)),
         max_batch_(std::max<std::size_t>(max_batch, 1)) {}
 
-  // `operation`: name, now, then its own arguments. Completes with its answer (an error
-  // reply included), or with the exception that stopped its call.
+  // `operation`: name, now, then its own arguments, encoded. Completes with its answer (an
+  // error reply included), or with the exception that stopped its call.
   template <class Token>
-  auto async_submit(Args operation, Token&& token) {
+  auto async_submit(Encoded operation, Token&& token) {
     return asio::async_initiate<Token, void(std::exception_ptr, RedisReply)>(
-        [this](auto handler, Args operation) {
+        [this](auto handler, Encoded operation) {
           Entry entry{std::move(operation),
                       make_completion<std::exception_ptr, RedisReply>(std::move(handler))};
           std::lock_guard lock(mutex_);
@@ -308,7 +323,7 @@ class RedisStore::Batcher {
 
  private:
   struct Entry {
-    Args operation;
+    Encoded operation;
     std::unique_ptr<OperationCompletion> completion;
   };
 
@@ -328,15 +343,22 @@ class RedisStore::Batcher {
     RedisReply reply;
     try {
       if (batch.size() == 1) {
-        reply = co_await store_.send(std::move(batch.front().operation));
+        reply = co_await store_.send(batch.front().operation);
       } else {
         store_.batched_ += batch.size();
-        Args call{"batch", "0", std::to_string(batch.size())};
-        for (auto& entry : batch) {
-          call.push_back(std::to_string(entry.operation.size()));
-          for (auto& arg : entry.operation) call.push_back(std::move(arg));
+        Encoded call;
+        std::size_t size = 32;
+        for (const auto& entry : batch) size += entry.operation.bytes.size() + 16;
+        call.bytes.reserve(size);
+        append_bulk(call.bytes, "batch");
+        append_bulk(call.bytes, std::to_string(batch.size()));
+        call.count = 2;
+        for (const auto& entry : batch) {
+          append_bulk(call.bytes, std::to_string(entry.operation.count));
+          call.bytes += entry.operation.bytes;
+          call.count += 1 + entry.operation.count;
         }
-        reply = co_await store_.send(std::move(call));
+        reply = co_await store_.send(call);
       }
     } catch (...) {
       failure = std::current_exception();
@@ -362,31 +384,35 @@ class RedisStore::Batcher {
 };
 
 awaitable<RedisReply> RedisStore::invoke(std::string_view operation, Args args) {
-  Args prepared;
-  prepared.reserve(args.size() + 2);
-  prepared.push_back(std::string(operation));
-  prepared.push_back(std::to_string(to_unix_ms(clock_.now())));
-  for (auto& arg : args) prepared.push_back(std::move(arg));
-  co_return co_await batcher_->async_submit(std::move(prepared), asio::use_awaitable);
+  Encoded encoded;
+  std::size_t size = operation.size() + 48;
+  for (const auto& arg : args) size += arg.size() + 16;
+  encoded.bytes.reserve(size);
+  append_bulk(encoded.bytes, operation);
+  char now[24];
+  const auto end = std::to_chars(now, now + sizeof now, to_unix_ms(clock_.now())).ptr;
+  append_bulk(encoded.bytes, std::string_view(now, static_cast<std::size_t>(end - now)));
+  for (const auto& arg : args) append_bulk(encoded.bytes, arg);
+  encoded.count = 2 + args.size();
+  co_return co_await batcher_->async_submit(std::move(encoded), asio::use_awaitable);
 }
 
-awaitable<RedisReply> RedisStore::send(Args call) {
-  // FCALL name 0 op prefix channel-prefix now args..., or EVALSHA sha 0 ... on a Redis
-  // without functions; only the first two words differ.
-  Args command;
-  command.reserve(call.size() + 5);
-  const bool functions = use_functions_;
-  command.push_back(functions ? "FCALL" : "EVALSHA");
-  command.push_back(std::string(functions ? engine_function_name() : engine_script_sha1()));
-  command.push_back("0");
-  command.push_back(std::move(call[0]));
-  command.push_back(options_.key_prefix);
-  command.push_back(options_.channel_prefix);
-  for (std::size_t i = 1; i < call.size(); ++i) command.push_back(std::move(call[i]));
-
+awaitable<RedisReply> RedisStore::send(const Encoded& call) {
+  // FCALL name 0 prefix channel-prefix op now args... (or batch count ...), or EVALSHA sha 0
+  // ... on a Redis without functions; only the first two words differ.
+  bool functions = use_functions_;
+  std::string_view word = functions ? "FCALL" : "EVALSHA";
+  std::string_view name = functions ? engine_function_name() : engine_script_sha1();
   RedisReply reply;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    reply = co_await execute(command);
+    std::string command;
+    command.reserve(call_head_.size() + call.bytes.size() + name.size() + 48);
+    append_array_header(command, 5 + call.count);
+    append_bulk(command, word);
+    append_bulk(command, name);
+    command += call_head_;
+    command += call.bytes;
+    reply = co_await execute_encoded(std::move(command));
     if (!reply.is_error()) break;
     if (starts_with(reply.text, "ERR Function not found")) {
       // A new Redis, or one restarted without persistence: load the library (REPLACE, so that
@@ -396,12 +422,13 @@ awaitable<RedisReply> RedisStore::send(Args call) {
     } else if (functions && starts_with(reply.text, "ERR unknown command")) {
       spdlog::info("redis: no FCALL (Redis older than 7): calling the engine as a script");
       use_functions_ = false;
-      command[0] = "EVALSHA";
-      command[1] = std::string(engine_script_sha1());
+      functions = false;
+      word = "EVALSHA";
+      name = engine_script_sha1();
     } else if (starts_with(reply.text, "NOSCRIPT")) {
       // EVAL both runs the script and puts it back in Redis's script cache.
-      command[0] = "EVAL";
-      command[1] = std::string(engine_script());
+      word = "EVAL";
+      name = engine_script();
     } else {
       break;
     }
@@ -412,7 +439,10 @@ awaitable<RedisReply> RedisStore::send(Args call) {
 awaitable<void> RedisStore::initialise() {
   const auto reply = co_await invoke("init", settings_args(settings_));
   check_error(reply, "init");
-  const auto outcome = reply.at(4).as_integer();
+  // The outcome follows the four numbers of the head.
+  PackedReader reader(reply.text);
+  for (int i = 0; i < 4; ++i) reader.next();
+  const auto outcome = reader.next_integer();
   if (outcome == 1) spdlog::info("redis: a new room under the prefix {}", options_.key_prefix);
   if (outcome == 2) spdlog::info("redis: the configured settings replace the stored ones");
   initialised_ = true;
@@ -429,30 +459,45 @@ awaitable<RedisStore::Reply> RedisStore::call(std::string_view operation, Args a
     reply = co_await invoke(operation, std::move(args));
   }
   check_error(reply, operation);
-  if (reply.type != RedisReply::Type::array || reply.size() < 4)
-    malformed(operation, reply.describe());
-
   Reply out;
-  out.now = instant_of(integer_of(reply.at(0), operation));
-  out.sequence = static_cast<std::uint64_t>(integer_of(reply.at(1), operation));
-  const auto earliest = integer_of(reply.at(2), operation);
-  if (earliest >= 0) note_deadline(earliest);
-  const auto& measured = reply.at(3);
-  for (std::size_t i = 0; i + 1 < measured.size(); i += 2) {
-    const auto kind =
-        measured.at(i).text == "w" ? engine::Event::Kind::draft : engine::Event::Kind::disconnected;
-    sink_.on_measurement(kind, Duration{integer_of(measured.at(i + 1), operation)});
+  out.operation = operation;
+  if (reply.type == RedisReply::Type::array && reply.size() >= 1 &&
+      reply.at(0).type == RedisReply::Type::string) {
+    out.packed = std::move(reply.elements[0].text);
+    out.extras = std::move(reply);
+  } else if (reply.type == RedisReply::Type::string) {
+    out.packed = std::move(reply.text);
+  } else {
+    malformed(operation, reply.describe());
   }
-  out.raw = std::move(reply);
+  out.now = instant_of(out.integer());
+  const auto sequence = out.integer();
+  const auto earliest = out.integer();
+  const auto measured = out.integer();
+  if (sequence < 0 || measured < 0) malformed(operation, "head");
+  out.sequence = static_cast<std::uint64_t>(sequence);
+  if (earliest >= 0) note_deadline(earliest);
+  for (std::int64_t i = 0; i < measured; ++i) {
+    const auto kind =
+        out.integer() == 0 ? engine::Event::Kind::draft : engine::Event::Kind::disconnected;
+    sink_.on_measurement(kind, Duration{out.integer()});
+  }
   co_return out;
 }
 
 Args RedisStore::user_args(std::string_view user_id, const Actor& actor) {
-  Args out{std::string(user_id), actor.any_generation ? "1" : "0"};
-  for (const auto& generation : actor.generations) {
-    out.push_back(generation ? std::to_string(*generation) : std::string());
+  // '*': any generation; else the generations the tickets name, separated by spaces.
+  std::string who;
+  if (actor.any_generation) {
+    who = "*";
+  } else {
+    for (const auto& generation : actor.generations) {
+      if (!generation) continue;
+      if (!who.empty()) who += ' ';
+      who += std::to_string(*generation);
+    }
   }
-  return out;
+  return Args{std::string(user_id), std::move(who)};
 }
 
 // ---- operations ----------------------------------------------------------------------
@@ -461,65 +506,81 @@ Args RedisStore::user_args(std::string_view user_id, const Actor& actor) {
 // nothing changed), then their own values.
 
 awaitable<At<engine::JoinResult>> RedisStore::join(std::string_view user_id, Actor actor) {
-  const auto reply = co_await call("join", user_args(user_id, actor));
-  At<engine::JoinResult> out{{}, reply.now, integer_of(reply.at(0), "join") == 1};
+  auto reply = co_await call("join", user_args(user_id, actor));
+  const auto first = reply.integer();
+  At<engine::JoinResult> out{{}, reply.now, first == 1};
   if (out.forbidden) co_return out;
-  out.result.before = view_of(reply.at(1), "join");
-  const auto after = view_of(reply.at(2), "join");
+  if (first == -3) {
+    // The engine's short answer for a new user id that now waits (lua/operations.lua).
+    const auto position = reply.integer();
+    const auto generation = reply.integer();
+    const auto wait = reply.integer();
+    if (position < 1 || generation < 1) malformed("join", "new place");
+    out.result.created = true;
+    out.result.after.status = engine::Status::waiting;
+    out.result.after.position = static_cast<std::uint64_t>(position);
+    out.result.after.generation = static_cast<std::uint64_t>(generation);
+    out.result.after.estimated_wait = Duration{wait};
+    co_return out;
+  }
+  out.result.created = reply.integer() == 1;
+  out.result.before = reply.view();
+  const auto after = reply.view();
   if (!after) malformed("join", "no record after the join");
   out.result.after = *after;
-  out.result.created = integer_of(reply.at(3), "join") == 1;
   co_return out;
 }
 
 awaitable<At<engine::ConfirmResult>> RedisStore::confirm(std::string_view user_id, Actor actor) {
-  const auto reply = co_await call("confirm", user_args(user_id, actor));
-  At<engine::ConfirmResult> out{{}, reply.now, integer_of(reply.at(0), "confirm") == 1};
+  auto reply = co_await call("confirm", user_args(user_id, actor));
+  At<engine::ConfirmResult> out{{}, reply.now, reply.integer() == 1};
   if (out.forbidden) co_return out;
-  out.result.outcome = outcome_of(reply.at(1), "confirm");
-  if (auto after = view_of(reply.at(2), "confirm")) out.result.after = *after;
+  out.result.outcome = outcome_of(reply.integer(), "confirm");
+  if (auto after = reply.view()) out.result.after = *after;
   co_return out;
 }
 
 awaitable<At<engine::LeaveResult>> RedisStore::leave(std::string_view user_id, Actor actor) {
-  const auto reply = co_await call("leave", user_args(user_id, actor));
-  co_return leave_result(reply, "leave");
+  auto reply = co_await call("leave", user_args(user_id, actor));
+  co_return leave_result(reply);
 }
 
-At<engine::LeaveResult> RedisStore::leave_result(const Reply& reply, std::string_view operation) {
-  At<engine::LeaveResult> out{{}, reply.now, integer_of(reply.at(0), operation) == 1};
+At<engine::LeaveResult> RedisStore::leave_result(Reply& reply) {
+  At<engine::LeaveResult> out{{}, reply.now, reply.integer() == 1};
   if (out.forbidden) return out;
-  out.result.outcome = outcome_of(reply.at(1), operation);
-  out.result.previous = status_of(reply.at(2), operation);
+  out.result.outcome = outcome_of(reply.integer(), reply.operation);
+  out.result.previous = status_of(reply.integer(), reply.operation);
   return out;
 }
 
 awaitable<At<engine::LeaveResult>> RedisStore::kick(std::string_view user_id) {
   Args arguments{std::string(user_id)};
-  const auto reply = co_await call("kick", std::move(arguments));
-  co_return leave_result(reply, "kick");
+  auto reply = co_await call("kick", std::move(arguments));
+  co_return leave_result(reply);
 }
 
 awaitable<At<engine::HeartbeatResult>> RedisStore::heartbeat(std::string_view user_id,
                                                              Actor actor) {
-  const auto reply = co_await call("heartbeat", user_args(user_id, actor));
-  At<engine::HeartbeatResult> out{{}, reply.now, integer_of(reply.at(0), "heartbeat") == 1};
+  auto reply = co_await call("heartbeat", user_args(user_id, actor));
+  At<engine::HeartbeatResult> out{{}, reply.now, reply.integer() == 1};
   if (out.forbidden) co_return out;
-  out.result.outcome = outcome_of(reply.at(1), "heartbeat");
-  out.result.remaining = Duration{integer_of(reply.at(2), "heartbeat")};
+  out.result.outcome = outcome_of(reply.integer(), "heartbeat");
+  out.result.remaining = Duration{reply.integer()};
   co_return out;
 }
 
 awaitable<Viewed> RedisStore::find(std::string_view user_id) {
   Args arguments{std::string(user_id)};
-  const auto reply = co_await call("find", std::move(arguments));
-  co_return Viewed{view_of(reply.at(0), "find"), reply.now, reply.sequence};
+  auto reply = co_await call("find", std::move(arguments));
+  const auto view = reply.view();
+  co_return Viewed{view, reply.now, reply.sequence};
 }
 
 awaitable<Viewed> RedisStore::poll(std::string_view user_id) {
   Args arguments{std::string(user_id)};
-  const auto reply = co_await call("poll", std::move(arguments));
-  co_return Viewed{view_of(reply.at(0), "poll"), reply.now, reply.sequence};
+  auto reply = co_await call("poll", std::move(arguments));
+  const auto view = reply.view();
+  co_return Viewed{view, reply.now, reply.sequence};
 }
 
 awaitable<Viewed> RedisStore::stream_opened(std::string_view user_id, Actor actor) {
@@ -548,15 +609,16 @@ awaitable<Viewed> RedisStore::stream_opened(std::string_view user_id, Actor acto
     unsubscribe(user);
     throw;
   }
-  if (integer_of(reply->at(0), "open") == 1) {
+  if (reply->integer() == 1) {
     unsubscribe(user);
     co_return Viewed{std::nullopt, reply->now, reply->sequence, true};
   }
-  if (integer_of(reply->at(2), "open") == 1) {
+  if (reply->integer() == 1) {
     std::lock_guard lock(mutex_);
     tokens_[user].push_back(token);
   }
-  co_return Viewed{view_of(reply->at(1), "open"), reply->now, reply->sequence};
+  const auto view = reply->view();
+  co_return Viewed{view, reply->now, reply->sequence};
 }
 
 awaitable<void> RedisStore::stream_closed(std::string_view user_id) {
@@ -610,8 +672,8 @@ awaitable<void> RedisStore::flush_pending_closes() {
 
 awaitable<std::uint64_t> RedisStore::queue_version() {
   Args arguments{};
-  const auto reply = co_await call("version", std::move(arguments));
-  co_return static_cast<std::uint64_t>(integer_of(reply.at(0), "version"));
+  auto reply = co_await call("version", std::move(arguments));
+  co_return static_cast<std::uint64_t>(reply.integer());
 }
 
 awaitable<Positions> RedisStore::positions(const std::vector<std::string>& user_ids) {
@@ -622,15 +684,14 @@ awaitable<Positions> RedisStore::positions(const std::vector<std::string>& user_
     const std::size_t count = std::min(kPositionsPerCall, user_ids.size() - done);
     std::vector<std::string> args(user_ids.begin() + std::ptrdiff_t(done),
                                   user_ids.begin() + std::ptrdiff_t(done + count));
-    const auto reply = co_await call("positions", std::move(args));
+    auto reply = co_await call("positions", std::move(args));
+    const auto version = static_cast<std::uint64_t>(reply.integer());
     if (done == 0) {
-      out.queue_version = static_cast<std::uint64_t>(integer_of(reply.at(0), "positions"));
+      out.queue_version = version;
       out.sequence = reply.sequence;
       out.now = reply.now;
     }
-    const auto& views = reply.at(1);
-    if (views.size() != count) malformed("positions", "count");
-    for (const auto& view : views.elements) out.views.push_back(view_of(view, "positions"));
+    for (std::size_t i = 0; i < count; ++i) out.views.push_back(reply.view());
     done += count;
   } while (done < user_ids.size());
   co_return out;
@@ -638,11 +699,11 @@ awaitable<Positions> RedisStore::positions(const std::vector<std::string>& user_
 
 awaitable<MetricsSnapshot> RedisStore::metrics() {
   Args arguments{};
-  const auto reply = co_await call("metrics", std::move(arguments));
-  auto value = [&](std::size_t index) {
-    return static_cast<std::uint64_t>(
-        std::max<std::int64_t>(0, integer_of(reply.at(index), "metrics")));
-  };
+  auto reply = co_await call("metrics", std::move(arguments));
+  std::uint64_t values[19];
+  for (auto& value : values)
+    value = static_cast<std::uint64_t>(std::max<std::int64_t>(0, reply.integer()));
+  auto value = [&](std::size_t index) { return values[index]; };
   MetricsSnapshot out;
   out.waiting = value(0);
   out.draft = value(1);
@@ -672,14 +733,14 @@ awaitable<MetricsSnapshot> RedisStore::metrics() {
 
 awaitable<engine::Snapshot> RedisStore::snapshot() {
   Args arguments{};
-  const auto reply = co_await call("snapshot", std::move(arguments));
+  auto reply = co_await call("snapshot", std::move(arguments));
   auto ids = [](const RedisReply& list) {
     std::vector<std::string> out;
     out.reserve(list.size());
     for (const auto& id : list.elements) out.push_back(id.text);
     return out;
   };
-  engine::Snapshot out{ids(reply.at(0)), ids(reply.at(1)), ids(reply.at(2))};
+  engine::Snapshot out{ids(reply.extra(0)), ids(reply.extra(1)), ids(reply.extra(2))};
   // As Engine::snapshot: sets have no order, sorted ids make the answer stable.
   std::sort(out.draft.begin(), out.draft.end());
   std::sort(out.connected.begin(), out.connected.end());
@@ -688,10 +749,11 @@ awaitable<engine::Snapshot> RedisStore::snapshot() {
 
 awaitable<engine::Settings> RedisStore::settings() {
   Args arguments{};
-  const auto reply = co_await call("settings", std::move(arguments));
-  const auto& values = reply.at(1);
-  if (values.size() != 10) malformed("settings", "count");
-  auto value = [&](std::size_t index) { return integer_of(values.at(index), "settings"); };
+  auto reply = co_await call("settings", std::move(arguments));
+  reply.integer();  // paused
+  std::int64_t values[10];
+  for (auto& value : values) value = reply.integer();
+  auto value = [&](std::size_t index) { return values[index]; };
   engine::Settings out;
   out.max_active_users = static_cast<std::uint32_t>(value(0));
   out.session_duration = Duration{value(1)};
@@ -712,14 +774,14 @@ awaitable<void> RedisStore::update_settings(engine::Settings settings) {
 
 awaitable<bool> RedisStore::set_paused(bool paused) {
   Args arguments{paused ? "1" : "0"};
-  const auto reply = co_await call("pause", std::move(arguments));
-  co_return integer_of(reply.at(0), "pause") == 1;
+  auto reply = co_await call("pause", std::move(arguments));
+  co_return reply.integer() == 1;
 }
 
 awaitable<void> RedisStore::advance() {
   Args arguments{};
-  const auto reply = co_await call("advance", std::move(arguments));
-  const auto next = integer_of(reply.at(0), "advance");
+  auto reply = co_await call("advance", std::move(arguments));
+  const auto next = reply.integer();
   std::lock_guard lock(mutex_);
   // The next deadline overall, whoever armed it, replaces what this instance knew.
   if (next >= 0) {
@@ -732,14 +794,14 @@ awaitable<void> RedisStore::advance() {
 awaitable<std::string> RedisStore::check_invariants() {
   Args arguments{};
   const auto reply = co_await call("check", std::move(arguments));
-  co_return reply.at(0).text;
+  co_return reply.extra(0).text;
 }
 
 awaitable<void> RedisStore::renew_lease() {
   if (options_.stream_lease.count() <= 0) co_return;
   Args arguments{options_.instance_id, ms_text(options_.stream_lease)};
-  const auto reply = co_await call("lease", std::move(arguments));
-  if (integer_of(reply.at(0), "lease") == 1) co_return;
+  auto reply = co_await call("lease", std::move(arguments));
+  if (reply.integer() == 1) co_return;
   bool lost = false;
   {
     std::lock_guard lock(mutex_);

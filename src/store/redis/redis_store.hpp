@@ -82,6 +82,10 @@ struct RedisOptions {
   bool use_functions = true;
   // Operations sent as one call when they queue behind the calls in flight (1: never).
   std::size_t max_batch = 64;
+  // Calls of the engine in flight at once. One keeps the batches largest, which is cheapest
+  // per operation: Redis runs one call at a time anyway, and whatever arrives while it runs
+  // leaves as the next batch (measured: joins over HTTP 28,300/s with two, 32,400/s with one).
+  std::size_t calls_in_flight = 1;
 };
 
 class RedisStore final : public Store {
@@ -132,6 +136,11 @@ class RedisStore final : public Store {
   struct Reply;  // a script's answer, its common header parsed
   class Waiter;
   class Batcher;
+  // Arguments already encoded as RESP bulk strings, and how many.
+  struct Encoded {
+    std::string bytes;
+    std::size_t count = 0;
+  };
   // What outlives the store in handlers and connection callbacks that may still run after it
   // is gone (a test that destroys it while its io_context keeps running): they look the
   // store up here, under the mutex, and find nothing once the destructor ran.
@@ -149,12 +158,14 @@ class RedisStore final : public Store {
   awaitable<Reply> call(std::string_view operation, std::vector<std::string> args);
   // One operation, through the batcher; the raw reply, an error reply included.
   awaitable<RedisReply> invoke(std::string_view operation, std::vector<std::string> args);
-  // One call of the engine (an operation or a batch: name, now or "0", arguments): FCALL,
-  // loading the library when Redis has not got it, or EVALSHA (EVAL on NOSCRIPT).
-  awaitable<RedisReply> send(std::vector<std::string> call);
+  // One call of the engine, given its arguments after the prefixes (an operation: name, now,
+  // arguments; or a batch): FCALL, loading the library when Redis has not got it, or EVALSHA
+  // (EVAL on NOSCRIPT).
+  awaitable<RedisReply> send(const Encoded& call);
   // Throws for an error reply: Unavailable when it means "not now" (LOADING, BUSY, ...).
   static void check_error(const RedisReply& reply, std::string_view operation);
   awaitable<RedisReply> execute(std::vector<std::string> args);
+  awaitable<RedisReply> execute_encoded(std::string bytes);
   awaitable<void> initialise();
   void note_deadline(std::int64_t deadline_ms);
   awaitable<void> timer_loop(std::shared_ptr<Liveness> liveness);
@@ -169,12 +180,13 @@ class RedisStore final : public Store {
   awaitable<void> flush_pending_closes();
   // The user id and the actor, as the scripts read them (lua/operations.lua, permitted).
   static std::vector<std::string> user_args(std::string_view user_id, const Actor& actor);
-  static At<engine::LeaveResult> leave_result(const Reply& reply, std::string_view operation);
+  static At<engine::LeaveResult> leave_result(Reply& reply);
 
   const Clock& clock_;
   EventSink& sink_;
   engine::Settings settings_;
   RedisOptions options_;
+  std::string call_head_;  // "0", the key prefix and the channel prefix, encoded
   boost::asio::any_io_executor executor_;
   std::shared_ptr<Liveness> liveness_;
   std::vector<std::shared_ptr<Connection>> commands_;

@@ -1,4 +1,6 @@
-// Checks identity tickets: issue/verify round trip for awkward user ids, rejection of a
+// Checks identity tickets: the MAC is HMAC-SHA256 (known answers, so that tickets issued
+// before a change of its implementation stay valid), issue/verify round trip for awkward
+// user ids, rejection of a
 // ticket tampered in any of its parts (version, id, generation, MAC) or signed with
 // another secret, the generation binding, the length cap, a seeded loop of random and
 // mutated inputs that must never throw nor verify, and the secret file: created with
@@ -63,6 +65,19 @@ TEST(Ticket, RoundTrip) {
   ASSERT_TRUE(claims);
   EXPECT_EQ(claims->user_id, "alice");
   EXPECT_EQ(claims->generation, 7u);
+}
+
+// Expected values from Python: hmac.new(secret, b"v1.YWxpY2U.7", hashlib.sha256), in
+// base64url without padding; the second secret is longer than a SHA-256 block.
+TEST(Ticket, MacIsHmacSha256) {
+  EXPECT_EQ(TicketSigner("0123456789abcdef0123456789abcdef").issue("alice", 7),
+            "v1.YWxpY2U.7.kXe838oBvgOlDAdFm2oaMpalL_kUihZrBkc8zwIAgGo");
+  std::string long_secret;
+  for (int i = 0; i < 3; ++i) long_secret += "a-secret-longer-than-one-block-";
+  TicketSigner long_signer(long_secret);
+  EXPECT_EQ(long_signer.issue("alice", 7),
+            "v1.YWxpY2U.7.OE2fEoPCOkh-8q8CFAE9gHvkr74UI4KACMqhmAR8O0o");
+  EXPECT_TRUE(long_signer.verify("v1.YWxpY2U.7.OE2fEoPCOkh-8q8CFAE9gHvkr74UI4KACMqhmAR8O0o"));
 }
 
 TEST(Ticket, RoundTripAwkwardIds) {

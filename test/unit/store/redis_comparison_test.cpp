@@ -8,11 +8,20 @@
 // every few steps every user's state and position, the metrics, the snapshot and both sets
 // of invariants are compared too.
 //
+// The second test submits bursts of operations at once, as concurrent HTTP requests do: the
+// store sends them to Redis as one batch, which the engine must match applied one after the
+// other in the same order. It uses more user ids, so that most joins take a new place, and
+// mostly waiting users, so that the Lua engine's fast paths (a new user's join, a waiting
+// user's status poll) run, alone and next to each other in one batch.
+//
 // The seed is printed; a failure says how to replay it:
 //   WAITROOM_COMPARE_SEED=N WAITROOM_COMPARE_STEPS=M store_comparison_test
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <deque>
+#include <functional>
+#include <memory>
 #include <random>
 #include <sstream>
 
@@ -41,18 +50,23 @@ std::string describe(const std::optional<UserView>& view) {
   return out.str();
 }
 
+// single: one operation at a time; bursts: half the steps submit several at once.
+enum class Mode { single, bursts };
+
 class Comparison {
  public:
-  Comparison(std::uint64_t seed, std::uint64_t steps)
+  Comparison(std::uint64_t seed, std::uint64_t steps, Mode mode = Mode::single)
       : seed_(seed),
         steps_(steps),
+        mode_(mode),
         random_(seed),
         settings_(random_settings(random_)),
         engine_(settings_) {
     auto options = StoreHarness::conformance_redis_options();
     options.run_timers = false;  // time moves only when the test says so, as for the engine
     harness_.emplace(StoreKind::redis, settings_, clock_, options);
-    const std::uint64_t pool = 10 + random_.below(60);
+    const std::uint64_t pool =
+        mode == Mode::single ? 10 + random_.below(60) : 100 + random_.below(400);
     for (std::uint64_t i = 0; i < pool; ++i) ids_.push_back("user-" + std::to_string(i));
   }
 
@@ -60,7 +74,8 @@ class Comparison {
   std::string run() {
     for (step_ = 0; step_ < steps_; ++step_) {
       std::string error;
-      const std::string what = one_step(error);
+      const std::string what =
+          mode_ == Mode::bursts && random_.chance(50) ? burst(error) : one_step(error);
       if (error.empty()) error = compare_events();
       if (error.empty() && step_ % 8 == 0) error = compare_states();
       if (!error.empty()) {
@@ -115,77 +130,103 @@ class Comparison {
     return left == right ? std::string() : differ(what, left, right);
   }
 
+  // The checks of one operation's answer against the engine, which applies the same
+  // operation now (after the ones before it): empty, or what differed.
+  std::string check_join(const std::string& id, const Actor& actor,
+                         const At<engine::JoinResult>& redis) {
+    if (!permitted(id, actor, true)) {
+      return redis.forbidden ? std::string() : "join should have been refused";
+    }
+    const auto reference = engine_.join(id, now());
+    if (redis.forbidden) return "join was refused";
+    auto error = compare_view("join before", reference.before, redis.result.before);
+    if (error.empty()) error = compare_view("join after", reference.after, redis.result.after);
+    if (error.empty() && reference.created != redis.result.created) error = "join created";
+    return error;
+  }
+
+  std::string check_confirm(const std::string& target, const Actor& actor,
+                            const At<engine::ConfirmResult>& redis) {
+    if (!permitted(target, actor, false)) {
+      return redis.forbidden ? std::string() : "confirm should have been refused";
+    }
+    const auto reference = engine_.confirm(target, now());
+    if (redis.forbidden || reference.outcome != redis.result.outcome) {
+      return "confirm outcome differs";
+    }
+    if (reference.outcome == engine::Outcome::unknown_user) return {};
+    return compare_view("confirm after", reference.after, redis.result.after);
+  }
+
+  std::string check_leave(const std::string& id, const Actor& actor, bool kick,
+                          const At<engine::LeaveResult>& redis) {
+    if (!permitted(id, actor, false)) {
+      return redis.forbidden ? std::string() : "leave should have been refused";
+    }
+    const auto reference = kick ? engine_.kick(id, now()) : engine_.leave(id, now());
+    if (redis.forbidden || reference.outcome != redis.result.outcome ||
+        reference.previous != redis.result.previous) {
+      return "leave/kick answer differs";
+    }
+    return {};
+  }
+
+  std::string check_heartbeat(const std::string& id, const Actor& actor,
+                              const At<engine::HeartbeatResult>& redis) {
+    if (!permitted(id, actor, false)) {
+      return redis.forbidden ? std::string() : "heartbeat should have been refused";
+    }
+    const auto reference = engine_.heartbeat(id, now());
+    if (redis.forbidden || reference.outcome != redis.result.outcome ||
+        reference.remaining != redis.result.remaining) {
+      return "heartbeat answer differs";
+    }
+    return {};
+  }
+
+  std::string check_poll(const std::string& id, const Viewed& redis) {
+    engine_.touch(id, now());
+    return compare_view("poll", engine_.find(id, now()), redis.view);
+  }
+
+  // Mostly a user in draft (the engine's view), sometimes anyone.
+  std::string confirm_target(const std::string& id) {
+    const auto snapshot = engine_.snapshot();
+    if (random_.chance(80) && !snapshot.draft.empty()) {
+      return snapshot.draft[random_.below(snapshot.draft.size())];
+    }
+    return id;
+  }
+
   std::string one_step(std::string& error) {
     if (random_.chance(60)) clock_.advance(random_.millis(0, 500));
     const std::string id = any_user();
     const std::uint64_t dice = random_.below(1000);
     if (dice < 250) {
       const Actor actor = any_actor(id);
-      const auto redis = run(store().join(id, actor));
-      if (!permitted(id, actor, true)) {
-        if (!redis.forbidden) error = "join should have been refused";
-        return "join " + id + " (refused)";
-      }
-      const auto reference = engine_.join(id, now());
-      if (redis.forbidden) error = "join was refused";
-      if (error.empty()) error = compare_view("join before", reference.before, redis.result.before);
-      if (error.empty()) error = compare_view("join after", reference.after, redis.result.after);
-      if (error.empty() && reference.created != redis.result.created) error = "join created";
+      error = check_join(id, actor, run(store().join(id, actor)));
       return "join " + id;
     }
     if (dice < 400) {
-      std::string target = id;
-      const auto snapshot = engine_.snapshot();
-      if (random_.chance(80) && !snapshot.draft.empty()) {
-        target = snapshot.draft[random_.below(snapshot.draft.size())];
-      }
+      const std::string target = confirm_target(id);
       const Actor actor = any_actor(target);
-      const auto redis = run(store().confirm(target, actor));
-      if (!permitted(target, actor, false)) {
-        if (!redis.forbidden) error = "confirm should have been refused";
-        return "confirm " + target + " (refused)";
-      }
-      const auto reference = engine_.confirm(target, now());
-      if (redis.forbidden || reference.outcome != redis.result.outcome) {
-        error = "confirm outcome differs";
-      } else if (reference.outcome != engine::Outcome::unknown_user) {
-        error = compare_view("confirm after", reference.after, redis.result.after);
-      }
+      error = check_confirm(target, actor, run(store().confirm(target, actor)));
       return "confirm " + target;
     }
     if (dice < 500) {
       const bool kick = dice >= 480;
       const Actor actor = kick ? Actor::anyone() : any_actor(id);
       const auto redis = kick ? run(store().kick(id)) : run(store().leave(id, actor));
-      if (!permitted(id, actor, false)) {
-        if (!redis.forbidden) error = "leave should have been refused";
-        return "leave " + id + " (refused)";
-      }
-      const auto reference = kick ? engine_.kick(id, now()) : engine_.leave(id, now());
-      if (redis.forbidden || reference.outcome != redis.result.outcome ||
-          reference.previous != redis.result.previous) {
-        error = "leave/kick answer differs";
-      }
+      error = check_leave(id, actor, kick, redis);
       return (kick ? "kick " : "leave ") + id;
     }
     if (dice < 600) {
       const Actor actor = any_actor(id);
-      const auto redis = run(store().heartbeat(id, actor));
-      if (!permitted(id, actor, false)) {
-        if (!redis.forbidden) error = "heartbeat should have been refused";
-        return "heartbeat " + id + " (refused)";
-      }
-      const auto reference = engine_.heartbeat(id, now());
-      if (redis.forbidden || reference.outcome != redis.result.outcome ||
-          reference.remaining != redis.result.remaining) {
-        error = "heartbeat answer differs";
-      }
+      error = check_heartbeat(id, actor, run(store().heartbeat(id, actor)));
       return "heartbeat " + id;
     }
     if (dice < 700) {
-      const auto redis = run(store().poll(id));
-      engine_.touch(id, now());
-      error = compare_view("poll", engine_.find(id, now()), redis.view);
+      error = check_poll(id, run(store().poll(id)));
       return "poll " + id;
     }
     if (dice < 740) {
@@ -230,6 +271,74 @@ class Comparison {
     run(store().update_settings(settings));
     engine_.update_settings(settings, now());
     return "update settings";
+  }
+
+  // Several operations submitted before any is answered: the first goes to Redis alone, the
+  // others queue behind it and leave as one batch (one connection: in submission order).
+  // Their answers are then checked in that order.
+  std::string burst(std::string& error) {
+    if (random_.chance(60)) clock_.advance(random_.millis(0, 200));
+    const std::size_t count = 2 + random_.below(11);
+    std::vector<std::function<std::string()>> checks;
+    // The store's operations take the id as a view: each must live until it is answered.
+    std::deque<std::string> names;
+    std::size_t done = 0;
+    std::exception_ptr failure;
+    auto submit = [&](auto operation, auto check) {
+      using Result = typename decltype(operation)::value_type;
+      auto result = std::make_shared<std::optional<Result>>();
+      boost::asio::co_spawn(harness_->io(), std::move(operation),
+                            [result, &done, &failure](std::exception_ptr e, Result value) {
+                              if (e) failure = e;
+                              if (!e) *result = std::move(value);
+                              ++done;
+                            });
+      checks.push_back([result, check] { return check(**result); });
+    };
+    for (std::size_t i = 0; i < count; ++i) {
+      // Now and then a user the burst named already: two operations on one record in a batch.
+      const bool again = !names.empty() && random_.chance(25);
+      const std::string& id =
+          names.emplace_back(again ? names[random_.below(names.size())] : any_user());
+      const std::uint64_t dice = random_.below(100);
+      if (dice < 45) {
+        const Actor actor = any_actor(id);
+        submit(store().join(id, actor), [this, id, actor](const At<engine::JoinResult>& r) {
+          return check_join(id, actor, r);
+        });
+      } else if (dice < 75) {
+        submit(store().poll(id), [this, id](const Viewed& r) { return check_poll(id, r); });
+      } else if (dice < 85) {
+        const std::string& target = names.emplace_back(confirm_target(id));
+        const Actor actor = any_actor(target);
+        submit(store().confirm(target, actor),
+               [this, target, actor](const At<engine::ConfirmResult>& r) {
+                 return check_confirm(target, actor, r);
+               });
+      } else if (dice < 93) {
+        const Actor actor = any_actor(id);
+        submit(store().leave(id, actor), [this, id, actor](const At<engine::LeaveResult>& r) {
+          return check_leave(id, actor, false, r);
+        });
+      } else {
+        const Actor actor = any_actor(id);
+        submit(store().heartbeat(id, actor),
+               [this, id, actor](const At<engine::HeartbeatResult>& r) {
+                 return check_heartbeat(id, actor, r);
+               });
+      }
+    }
+    const std::string what = "burst of " + std::to_string(count);
+    if (!harness_->run_until([&] { return done == count; }, std::chrono::seconds{10})) {
+      error = "the burst was not answered in time";
+      return what;
+    }
+    if (failure) std::rethrow_exception(failure);
+    for (std::size_t i = 0; i < checks.size() && error.empty(); ++i) {
+      error = checks[i]();
+      if (!error.empty()) error = "operation " + std::to_string(i) + ": " + error;
+    }
+    return what;
   }
 
   std::string advance(const std::string& what) {
@@ -304,6 +413,7 @@ class Comparison {
  private:
   std::uint64_t seed_;
   std::uint64_t steps_;
+  Mode mode_;
   std::uint64_t step_ = 0;
   Random random_;
   Settings settings_;
@@ -320,19 +430,26 @@ std::uint64_t environment_number(const char* name, std::uint64_t fallback) {
   return text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 10) : fallback;
 }
 
-TEST(StoreComparisonTest, RedisStoreAgreesWithTheEngine) {
-  std::vector<std::uint64_t> seeds{1, 2, 3, 4};
-  const std::uint64_t steps = environment_number("WAITROOM_COMPARE_STEPS", 2500);
+void compare_seeds(std::vector<std::uint64_t> seeds, std::uint64_t steps, Mode mode) {
+  steps = environment_number("WAITROOM_COMPARE_STEPS", steps);
   if (std::getenv("WAITROOM_COMPARE_SEED") != nullptr) {
     seeds = {environment_number("WAITROOM_COMPARE_SEED", 1)};
   }
   for (const auto seed : seeds) {
     std::cout << "[ seed     ] " << seed << ", " << steps << " steps" << std::endl;
-    Comparison comparison(seed, steps);
+    Comparison comparison(seed, steps, mode);
     const auto error = comparison.run();
     ASSERT_EQ(error, "") << "seed " << seed;
     std::cout << "[ ok       ] " << comparison.events() << " notifications compared" << std::endl;
   }
+}
+
+TEST(StoreComparisonTest, RedisStoreAgreesWithTheEngine) {
+  compare_seeds({1, 2, 3, 4}, 2500, Mode::single);
+}
+
+TEST(StoreComparisonTest, BatchedOperationsAgreeWithTheEngine) {
+  compare_seeds({11, 12, 13, 14}, 1500, Mode::bursts);
 }
 
 }  // namespace

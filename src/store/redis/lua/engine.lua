@@ -6,30 +6,35 @@
 --     once (its name follows from the record), so every member is live. An armed deadline
 --     may still be earlier than the real one (a touch or a heartbeat moved it later without
 --     touching the set): when it comes due it is re-armed at the real one, as in the engine;
+--   - there are no slots: where the engine walks its slab (resync_all), this walks the
+--     records in generation order, which is the order the engine walks them in too;
 --   - events are JSON messages collected in `events`, published by the operation at the end;
 --   - the instances' stream leases (see release_instance) are timers of their own.
 
-local events = {}        -- {user id, message without its closing brace}
-local measurements = {}  -- flat: kind ('w' wait before a draft, 's' session length), ms
+local measurements, measurement_count = {}, 0  -- flat: kind (0 wait, 1 session), ms
 local earliest_armed = nil
--- ZRANK is O(log N); within one call a position is cached until the queue changes.
-local queue_changes = 0
-local position_cache = {}
-local oldest_release = nil  -- cached LINDEX r 0, reset when a release is recorded
 local timers_ran_at = nil
+-- ZRANK is O(log N): the last position looked up is kept until the queue changes.
+-- queue_stamp moves at every change of the queue and at every operation.
+local queue_stamp = 0
+local cached_id, cached_stamp, cached_position = nil, nil, nil
 
-RESETS[#RESETS + 1] = function()
-  events = {}
-  measurements = {}
-  earliest_armed = nil
-  queue_changes = 0
-  position_cache = {}
-  oldest_release = nil
-  timers_ran_at = nil
+local function remember_position(id, value)
+  cached_id, cached_stamp, cached_position = id, queue_stamp, value
 end
 
-local function emit(id, message)
-  events[#events + 1] = {id, message}
+RESETS[#RESETS + 1] = function()
+  event_count = 0
+  measurement_count = 0
+  earliest_armed = nil
+  timers_ran_at = nil
+  queue_stamp = queue_stamp + 1
+end
+
+local function measure(kind, ms)
+  measurements[measurement_count + 1] = kind
+  measurements[measurement_count + 2] = ms
+  measurement_count = measurement_count + 2
 end
 
 -- ---- queue ------------------------------------------------------------------------
@@ -43,31 +48,35 @@ local function enqueue(user, at_front)
     ticket = G.nbt
     gset('nbt', ticket + 1)
   end
-  uset(user, 'tk', ticket)
-  uset(user, 'st', WAITING)
-  call('ZADD', KEY_QUEUE, ticket, user.id)
-  queue_changes = queue_changes + 1
+  uset(user, TK, ticket)
+  uset(user, ST, WAITING)
+  local id = user[ID]
+  queue_add(ticket, id)
+  queue_stamp = queue_stamp + 1
   ginc('nwait')
   -- The new ticket is the largest or the smallest: the position is known without a ZRANK.
-  position_cache[user.id] = {queue_changes, at_front and 1 or G.nwait}
+  remember_position(id, at_front and 1 or G.nwait)
   -- Joining at the back moves nobody; jumping the queue moves everyone behind.
   if at_front then ginc('ver') end
 end
 
 local function dequeue(user)
-  call('ZREM', KEY_QUEUE, user.id)
-  queue_changes = queue_changes + 1
+  queue_call('ZREM', user[ID])
+  queue_stamp = queue_stamp + 1
   gset('nwait', G.nwait - 1)
   ginc('ver')
 end
 
-local function position(user)
-  local cached = position_cache[user.id]
-  if cached and cached[1] == queue_changes then return cached[2] end
-  local rank = call('ZRANK', KEY_QUEUE, user.id)
+local function position_of(id)
+  if cached_id == id and cached_stamp == queue_stamp then return cached_position end
+  local rank = queue_call('ZRANK', id)
   local result = rank and rank + 1 or 0
-  position_cache[user.id] = {queue_changes, result}
+  remember_position(id, result)
   return result
+end
+
+local function position(user)
+  return position_of(user[ID])
 end
 
 -- ---- slots and the estimate --------------------------------------------------------
@@ -77,18 +86,23 @@ local function occupied()
 end
 
 local function release_slot(user)
-  if user.st == DRAFT then
+  local status = user[ST]
+  if status == DRAFT then
     gset('ndraft', G.ndraft - 1)
-    call('SREM', KEY_DRAFTS, user.id)
-  elseif user.st == CONNECTED then
+    call('SREM', KEY_DRAFTS, user[ID])
+  elseif status == CONNECTED then
     gset('nconn', G.nconn - 1)
-    call('SREM', KEY_CONNECTED, user.id)
+    call('SREM', KEY_CONNECTED, user[ID])
   end
   gset('allow', math.max(G.max, math.min(G.allow, occupied())))
   call('RPUSH', KEY_RELEASES, now)
-  if G.nrel + 1 > RELEASE_WINDOW then call('LTRIM', KEY_RELEASES, -RELEASE_WINDOW, -1) end
+  if G.nrel + 1 > RELEASE_WINDOW then
+    call('LTRIM', KEY_RELEASES, -RELEASE_WINDOW, -1)
+    gset('oldrel', tonumber(call('LINDEX', KEY_RELEASES, 0)))
+  elseif G.nrel == 0 then
+    gset('oldrel', now)
+  end
   ginc('nrel')
-  oldest_release = nil
 end
 
 local function set_cap(cap)
@@ -98,72 +112,72 @@ end
 
 local function estimate(pos)
   if pos == 0 then return 0 end
-  local samples = math.min(G.nrel, RELEASE_WINDOW)
+  local samples = G.nrel
+  if samples > RELEASE_WINDOW then samples = RELEASE_WINDOW end
   if samples >= MIN_RELEASE_SAMPLES then
-    if not oldest_release then oldest_release = tonumber(call('LINDEX', KEY_RELEASES, 0)) end
-    local span = math.max(now - oldest_release, 0)
-    local per_slot = span / (samples - 1)
-    return floor(per_slot * pos)
+    local span = now - G.oldrel
+    if span < 0 then span = 0 end
+    return floor(span / (samples - 1) * pos)
   end
-  local cap = math.max(G.max, 1)
-  local rounds = floor((pos + cap - 1) / cap)
-  return G.sess * rounds
+  local cap = G.max
+  if cap < 1 then cap = 1 end
+  return G.sess * floor((pos + cap - 1) / cap)
 end
 
--- engine::UserView as an array: status, reason, position, deadline, total duration, draft
--- misses, generation, estimated wait.
+-- engine::UserView, packed (see numbers): status, reason, position, deadline, total duration,
+-- draft misses, generation, estimated wait. Status -1 alone (NO_VIEW_STATUS) stands for no
+-- record.
+local NO_VIEW_STATUS = -1
+
 local function view(user)
-  local pos, wait, deadline, total = 0, 0, 0, 0
-  if user.st == WAITING then
-    pos = position(user)
-    wait = estimate(pos)
-  elseif user.st == DRAFT or user.st == CONNECTED then
-    deadline = user.dl
-    total = user.td
+  local status = user[ST]
+  if status == WAITING then
+    local pos = position(user)
+    return numbers(status, user[RS], pos, 0, 0, user[DM], user[GEN], estimate(pos))
+  elseif status == DISCONNECTED then
+    return numbers(status, user[RS], 0, 0, 0, user[DM], user[GEN], 0)
   end
-  return {user.st, user.rs, pos, deadline, total, user.dm, user.gen, wait}
+  return numbers(status, user[RS], 0, user[DL], user[TD], user[DM], user[GEN], 0)
+end
+
+local function view_of(user)
+  if user then return view(user) end
+  return numbers(NO_VIEW_STATUS)
 end
 
 -- ---- records ------------------------------------------------------------------------
 
 local function new_user(id)
-  local slot = nil
-  if G.nfree > 0 then
-    slot = tonumber(call('RPOP', KEY_FREE_SLOTS))
-    gset('nfree', G.nfree - 1)
-  end
-  if not slot then
-    slot = G.nslots
-    gset('nslots', slot + 1)
-  end
   local generation = G.ngen
   gset('ngen', generation + 1)
-  local user = {id = id, st = DISCONNECTED, rs = R_NONE, w = 0, rn = 0, dm = 0,
-                os = 0, tk = 0, gen = generation, ja = 0, ls = 0, dl = 0, td = 0, ca = 0, ss = 0,
-                da = 0, a0 = 0, a1 = 0, a2 = 0, d0 = 0, d1 = 0, d2 = 0, sl = slot}
+  ginc('nusers')
+  local user = {DISCONNECTED, R_NONE, generation, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                0, 0, 0, id}
   users[id] = user
   touched[id] = user
   changed = true
-  call('ZADD', KEY_USERS, slot, id)
   return user
 end
 
 -- ---- timers -------------------------------------------------------------------------
 
+local KIND_DIGITS = {[0] = '0', [1] = '1', [2] = '2'}
+
 local function timer_member(sequence, kind, id)
-  return fmt('%015d%d', sequence, kind) .. id
+  return pack('>d', sequence) .. KIND_DIGITS[kind] .. id
 end
 
 local function arm(user, kind, deadline)
   local sequence_field = ARMED_SEQUENCE[kind]
+  local id = user[ID]
   if user[sequence_field] ~= 0 then
-    call('ZREM', KEY_TIMERS, timer_member(user[sequence_field], kind, user.id))
+    timer_call('ZREM', timer_member(user[sequence_field], kind, id))
   end
   local sequence = G.tseq
   gset('tseq', sequence + 1)
   uset(user, sequence_field, sequence)
   uset(user, ARMED_DEADLINE[kind], deadline)
-  call('ZADD', KEY_TIMERS, deadline, timer_member(sequence, kind, user.id))
+  timer_add(deadline, timer_member(sequence, kind, id))
   if not earliest_armed or deadline < earliest_armed then earliest_armed = deadline end
   if deadline < G.due then gset('due', deadline) end
 end
@@ -172,35 +186,39 @@ local function disarm(user, kind)
   local sequence_field = ARMED_SEQUENCE[kind]
   local sequence = user[sequence_field]
   if sequence == 0 then return end
-  call('ZREM', KEY_TIMERS, timer_member(sequence, kind, user.id))
+  timer_call('ZREM', timer_member(sequence, kind, user[ID]))
   uset(user, sequence_field, 0)
 end
 
 local function forget(user)
   for kind = 0, 2 do disarm(user, kind) end
-  call('DEL', user_key(user.id))
-  call('ZREM', KEY_USERS, user.id)
-  call('RPUSH', KEY_FREE_SLOTS, user.sl)
-  ginc('nfree')
-  users[user.id] = false
-  touched[user.id] = nil
+  local id = user[ID]
+  call('DEL', user_key(id))
+  gset('nusers', G.nusers - 1)
+  users[id] = false
+  touched[id] = nil
   changed = true
 end
 
 -- The deadline a timer kind should fire at for this user now, or nil.
 local function desired(user, kind)
-  local status = user.st
+  local status = user[ST]
   if kind == T_STATE then
-    if status == DRAFT or status == CONNECTED then return user.dl end
-    if status == DISCONNECTED then return user.da + G.ret end
+    if status == DRAFT or status == CONNECTED then return user[DL] end
+    if status == DISCONNECTED then return user[DA] + G.ret end
     return nil
   elseif kind == T_ACTIVITY then
-    if status == WAITING and G.pres > 0 and user.os == 0 then return user.ls + G.pres end
-    if status == CONNECTED and G.idle > 0 then return user.ls + G.idle end
+    if status == WAITING then
+      if G.pres > 0 and user[OS] == 0 then return user[LS] + G.pres end
+    elseif status == CONNECTED and G.idle > 0 then
+      return user[LS] + G.idle
+    end
     return nil
   end
-  local holding = status == DRAFT or status == CONNECTED
-  if holding and user.w == 0 and G.soon > 0 and G.soon < user.td then return user.dl - G.soon end
+  if (status == DRAFT or status == CONNECTED) and user[W] == 0 and G.soon > 0 and
+      G.soon < user[TD] then
+    return user[DL] - G.soon
+  end
   return nil
 end
 
@@ -219,13 +237,28 @@ local function sync_timers(user)
   sync_timer(user, T_WARNING)
 end
 
--- Every record in slot order, as the engine's resync_all walks its slab.
-local function resync_all()
-  local ids = call('ZRANGE', KEY_USERS, 0, -1)
-  for _, id in ipairs(ids) do
+-- Every record, in generation order (O(N log N), for settings changes and checks): the
+-- waiting users are in the queue, the others each have a state timer (a draft or session
+-- end, or the retention of a disconnected record).
+local function all_users()
+  local seen = {}
+  local out = {}
+  local function add(id)
+    if seen[id] then return end
+    seen[id] = true
     local user = load(id)
-    if user then sync_timers(user) end
+    if user then out[#out + 1] = user end
   end
+  for _, id in ipairs(queue_call('ZRANGE', 0, -1)) do add(id) end
+  for _, member in ipairs(timer_call('ZRANGE', 0, -1)) do
+    if member:byte(1) ~= 76 and member:byte(9) == 48 then add(member:sub(10)) end
+  end
+  table.sort(out, function(a, b) return a[GEN] < b[GEN] end)
+  return out
+end
+
+local function resync_all()
+  for _, user in ipairs(all_users()) do sync_timers(user) end
 end
 
 -- ---- transitions ----------------------------------------------------------------------
@@ -234,23 +267,23 @@ local function offer_drafts()
   if G.paused == 1 then return end
   while occupied() < G.max do
     if G.nwait == 0 then return end
-    local head = call('ZPOPMIN', KEY_QUEUE)
-    queue_changes = queue_changes + 1
+    local head = queue_call('ZPOPMIN')
+    queue_stamp = queue_stamp + 1
     gset('nwait', G.nwait - 1)
     ginc('ver')
     local user = load(head[1])
-    uset(user, 'st', DRAFT)
-    uset(user, 'dl', now + G.draft)
-    uset(user, 'td', G.draft)
-    uset(user, 'w', 0)
+    local deadline = now + G.draft
+    uset(user, ST, DRAFT)
+    uset(user, DL, deadline)
+    uset(user, TD, G.draft)
+    uset(user, W, 0)
     gset('ndraft', G.ndraft + 1)
-    call('SADD', KEY_DRAFTS, user.id)
+    call('SADD', KEY_DRAFTS, user[ID])
     ginc('c_drafts')
-    local waited = now - user.ja
+    local waited = now - user[JA]
     gset('twait', G.twait + waited)
-    emit(user.id, draft_message(user.id, G.draft, user.dl))
-    measurements[#measurements + 1] = 'w'
-    measurements[#measurements + 1] = waited
+    EMIT.draft(user[ID], G.draft, deadline)
+    measure(0, waited)
     sync_timers(user)
   end
 end
@@ -258,52 +291,49 @@ end
 -- Moves a user of any live state to disconnected; the caller offers drafts after.
 local function disconnect(user, reason)
   local measured = 0
-  local status = user.st
+  local status = user[ST]
   if status == WAITING then
     dequeue(user)
   elseif status == DRAFT then
     release_slot(user)
   elseif status == CONNECTED then
     local ended = now
-    if reason == R_SESSION_TIMEOUT then ended = math.min(now, user.dl) end
-    measured = ended - user.ca
+    if reason == R_SESSION_TIMEOUT and user[DL] < now then ended = user[DL] end
+    measured = ended - user[CA]
     gset('tsess', G.tsess + measured)
     ginc('send')
     release_slot(user)
   else
     return
   end
-  uset(user, 'st', DISCONNECTED)
-  uset(user, 'rs', reason)
-  uset(user, 'da', now)
-  emit(user.id, disconnected_message(user.id, reason))
-  if measured > 0 then
-    measurements[#measurements + 1] = 's'
-    measurements[#measurements + 1] = measured
-  end
+  uset(user, ST, DISCONNECTED)
+  uset(user, RS, reason)
+  uset(user, DA, now)
+  EMIT.disconnected(user[ID], reason)
+  if measured > 0 then measure(1, measured) end
   sync_timers(user)
 end
 
 local function draft_expired(user)
-  uset(user, 'dm', user.dm + 1)
-  if user.dm >= G.miss then
+  uset(user, DM, user[DM] + 1)
+  if user[DM] >= G.miss then
     ginc('c_dto')
     disconnect(user, R_DRAFT_TIMEOUT)
     return
   end
   release_slot(user)
   ginc('c_rq')
-  uset(user, 'rs', R_DRAFT_TIMEOUT)
+  uset(user, RS, R_DRAFT_TIMEOUT)
   -- They were present when offered; give presence a fresh start.
-  uset(user, 'ls', now)
+  uset(user, LS, now)
   enqueue(user, G.rq == 1)
   local pos = position(user)
-  emit(user.id, requeued_message(user.id, R_DRAFT_TIMEOUT, pos, estimate(pos)))
+  EMIT.requeued(user[ID], R_DRAFT_TIMEOUT, pos, estimate(pos))
   sync_timers(user)
 end
 
 local function fire(user, kind)
-  local status = user.st
+  local status = user[ST]
   if kind == T_STATE then
     if status == DRAFT then
       draft_expired(user)
@@ -322,21 +352,23 @@ local function fire(user, kind)
       disconnect(user, R_ABANDONED)
     end
   else
-    uset(user, 'w', 1)
+    uset(user, W, 1)
     -- A notice that would arrive after the end it announces is pointless.
-    if now < user.dl then emit(user.id, expiring_message(user.id, user.dl - now, status)) end
+    if now < user[DL] then
+      EMIT.expiring(user[ID], user[DL] - now, status)
+    end
   end
 end
 
 -- A stream of this user closed (opened: false) or opened, without running the timers.
 local function stream_change_core(user, opened, count)
   if opened then
-    uset(user, 'os', user.os + count)
-  elseif user.os > 0 then
-    uset(user, 'os', math.max(user.os - count, 0))
+    uset(user, OS, user[OS] + count)
+  elseif user[OS] > 0 then
+    uset(user, OS, math.max(user[OS] - count, 0))
   end
   -- Opening or closing a stream is itself a sign of presence.
-  if user.st ~= DISCONNECTED then uset(user, 'ls', now) end
+  if user[ST] ~= DISCONNECTED then uset(user, LS, now) end
   sync_timer(user, T_ACTIVITY)
 end
 
@@ -346,7 +378,7 @@ end
 
 -- An instance's stream lease is a member of the timer set like any timer.
 local function arm_lease(instance, deadline)
-  call('ZADD', KEY_TIMERS, deadline, 'L' .. instance)
+  timer_call('ZADD', deadline, 'L' .. instance)
   if deadline < G.due then gset('due', deadline) end
 end
 
@@ -380,22 +412,22 @@ local function run_timers()
   timers_ran_at = now
   -- Nothing is due before G.due (every ZADD to the set lowers it): most calls stop here.
   while now >= G.due do
-    local due = call('ZRANGEBYSCORE', KEY_TIMERS, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
+    local due = timer_call('ZRANGEBYSCORE', '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
     if #due == 0 then
-      local head = call('ZRANGE', KEY_TIMERS, 0, 0, 'WITHSCORES')
+      local head = timer_call('ZRANGE', 0, 0, 'WITHSCORES')
       gset('due', head[2] and tonumber(head[2]) or 2 ^ 53)
       break
     end
     local member, deadline = due[1], tonumber(due[2])
     if member:byte(1) == 76 then  -- 'L': an instance's lease
-      call('ZREM', KEY_TIMERS, member)
+      timer_call('ZREM', member)
       release_instance(member:sub(2))
     else
-      local sequence = tonumber(member:sub(1, 15))
-      local kind = tonumber(member:sub(16, 16))
-      local user = load(member:sub(17))
+      local sequence = unpack_struct('>d', member)
+      local kind = member:byte(9) - 48
+      local user = load(member:sub(10))
       if not user or user[ARMED_SEQUENCE[kind]] ~= sequence then
-        call('ZREM', KEY_TIMERS, member)  -- cannot happen unless edited by hand
+        timer_call('ZREM', member)  -- cannot happen unless edited by hand
       else
         disarm(user, kind)
         local want = desired(user, kind)

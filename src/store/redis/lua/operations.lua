@@ -1,13 +1,16 @@
--- Part 4 of 4: the operations of the Store interface (src/store/store.hpp), one per value of
--- args[1], each the counterpart of an Engine or EmbeddedStore method. A writing operation
+-- Part 4 of 4: the operations of the Store interface (src/store/store.hpp), one per name,
+-- each the counterpart of an Engine or EmbeddedStore method. A writing operation
 -- ends with finish(): the store sequence moves when the state changed or a notification
 -- goes out, the changes are written back (at the end of a batch, inside one), and each
 -- notification is published on CHANNEL_PREFIX .. user_id with the sequence as a last field
 -- ("seq"), which the subscribing instance strips before the message reaches a stream.
 --
--- Every reply starts with: now (the instant used), store sequence, the earliest deadline
--- this call armed (-1: none), and the measurements (wait and session lengths, for the
--- calling instance's histograms); the operation's own values follow.
+-- Every answer is a string of packed numbers (see numbers in the prelude): now (the instant
+-- used), the store sequence, the earliest deadline this call armed (-1: none), the count of
+-- measurements and as many pairs of kind and length (waits before a draft and session
+-- lengths, for the calling instance's histograms); the operation's own values follow, also
+-- packed (views as 8 numbers each). The two answers that carry text (snapshot, check) are an
+-- array of that string and the text.
 
 -- engine::Settings, in the order the store passes and reads them: max_active_users, then
 -- session, draft, idle, presence (ms), max_draft_misses, expiring_soon (ms), requeue policy
@@ -15,171 +18,304 @@
 local SETTING_NAMES = {'max', 'sess', 'draft', 'idle', 'pres', 'miss', 'soon', 'rq', 'renew',
                        'ret'}
 
-local function settings_from(first)
+-- The operations by name (see operate), each given its first argument.
+local OPERATIONS = {}
+
+local function settings_from()
   local out = {}
   for i, name in ipairs(SETTING_NAMES) do
-    local value = tonumber(ARGS[first + i - 1])
+    local value = tonumber(ARGS[BASE + i])
     if not value then return nil end
     out[name] = value
   end
   return out
 end
 
-local function finish(...)
-  if #events > 0 or changed then gset('seq', G.seq + 1) end
+local function answer_head(sequence, earliest)
+  if measurement_count == 0 then return numbers(now, sequence, earliest, 0) end
+  return numbers(now, sequence, earliest, measurement_count / 2) ..
+             numbers(table_unpack(measurements, 1, measurement_count))
+end
+
+-- Ends a writing operation: the store sequence moves when the state changed or a
+-- notification goes out, the changes are written back (at the end of the batch, inside
+-- one), and the notifications are published.
+local function settle()
+  if event_count > 0 or changed then gset('seq', G.seq + 1) end
   -- The latest `now` is kept with any other change of the globals; a mere status poll (a
   -- presence touch) does not rewrite them for it.
-  if globals_dirty then gset('now', now) end
+  if hot_dirty or settings_dirty or cold_dirty then gset('now', now) end
   if not in_batch then save() end
-  local tail = ',"seq":' .. fmt('%d', G.seq) .. '}'
-  for _, event in ipairs(events) do
-    call('PUBLISH', CHANNEL_PREFIX .. event[1], event[2] .. tail)
+  local sequence = G.seq
+  for i = 1, event_count, 5 do
+    call('PUBLISH', CHANNEL_PREFIX .. events[i], message_of(i, sequence))
   end
-  return {now, G.seq, earliest_armed or -1, measurements, ...}
+end
+
+-- A writing operation's answer; `body`: its own values, packed.
+local function finish(body)
+  settle()
+  if body then return answer_head(G.seq, earliest_armed or -1) .. body end
+  return answer_head(G.seq, earliest_armed or -1)
+end
+
+-- The same, its own values given as numbers: one pack for the head and them.
+local function finish_numbers(...)
+  settle()
+  if measurement_count > 0 then return answer_head(G.seq, earliest_armed or -1) .. numbers(...) end
+  return numbers(now, G.seq, earliest_armed or -1, 0, ...)
 end
 
 -- A read: nothing written, nothing published.
-local function answer(...)
-  return {now, G.seq, -1, {}, ...}
+local function answer(body)
+  if body then return numbers(now, G.seq, -1, 0) .. body end
+  return numbers(now, G.seq, -1, 0)
 end
 
--- Who acts: ARGS[first] is 1 for an actor that may act on any generation, then up to two
--- generations named by the caller's tickets ('' for none). Mirrors store::Actor and
--- EmbeddedStore::permitted, timers first so that the record checked is the one acted on.
-local function permitted(id, first, creates)
-  if ARGS[first] == '1' then return true end
-  local held = {}
-  for i = first + 1, first + 2 do
-    if ARGS[i] ~= '' then held[#held + 1] = tonumber(ARGS[i]) end
-  end
+-- Who acts: the second argument is '*' for an actor that may act on any generation, else the
+-- generations named by the caller's tickets, separated by spaces ('' for none). Mirrors
+-- store::Actor::may_act_on and EmbeddedStore::permitted, timers first so that the record
+-- checked is the one acted on.
+local function permitted(id, creates)
+  local actor = ARGS[BASE + 2]
+  if actor == '*' then return true end
   run_timers()
   local user = load(id)
-  if not user then return creates or #held > 0 end
-  for _, generation in ipairs(held) do
-    if generation == user.gen then return true end
+  if not user then return creates or actor ~= '' end
+  local generation = user[GEN]
+  for held in actor:gmatch('%d+') do
+    if tonumber(held) == generation then return true end
   end
   return false
 end
 
-local function op_join(id)
-  if not permitted(id, 6, true) then return finish(1, false, false, 0) end
+-- The fast paths below do, in straight-line code, what the general code does in their
+-- case, with the same effects in the same order; the randomised comparison holds both to the
+-- engine. They apply when no timer is due (so the timers would run nothing) and, for a
+-- join, when no slot is free (so no draft would be offered: the join is a plain wait).
+
+-- The first number of join_new's answer, where the general answer has `forbidden` (0 or 1).
+local NEW_WAITING = -3
+
+-- A join of a user id with no record: new_user, enqueue at the back and arm the presence
+-- timer (sync_timers: a waiting user has no state or warning timer). The record is written
+-- packed as it is: status waiting, reason none, generation, ticket, joined and last seen now,
+-- the presence timer, nothing else; a later operation of the same call unpacks it if needed.
+local function join_new(id)
+  local generation, ticket, position = G.ngen, G.nbt, G.nwait + 1
+  G.ngen = generation + 1
+  G.nusers = G.nusers + 1
+  G.c_joins = G.c_joins + 1
+  G.nbt = ticket + 1
+  G.nwait = position
+  hot_dirty = true
+  changed = true
+  queue_add(ticket, id)
+  queue_stamp = queue_stamp + 1
+  remember_position(id, position)
+  local presence, packed = G.pres, nil
+  if presence > 0 then
+    local sequence, deadline = G.tseq, now + presence
+    G.tseq = sequence + 1
+    timer_add(deadline, timer_member(sequence, T_ACTIVITY, id))
+    if not earliest_armed or deadline < earliest_armed then earliest_armed = deadline end
+    if deadline < G.due then G.due = deadline end
+    packed = pack('<dddddddd', WAITING, R_NONE, generation, ticket, now, now, sequence, deadline)
+  else
+    packed = pack('<dddddd', WAITING, R_NONE, generation, ticket, now, now)
+  end
+  users[id] = nil
+  prefetched[id] = packed
+  touched_raw[id] = packed
+  local wait = estimate(position)
+  -- What settle() does in this case: the state changed, the store sequence moves, the
+  -- notification goes out with it.
+  local sequence = G.seq + 1
+  G.seq = sequence
+  G.now = now
+  if not in_batch then save() end
+  call('PUBLISH', CHANNEL_PREFIX .. id,
+       fmt(WAITING_FORMAT, id, position, estimate_seconds(wait), sequence))
+  -- A short answer for this case (C++: RedisStore::join): no record before, and after it
+  -- a wait with reason none and no draft missed, at this position and generation.
+  return pack('<dddddddd', now, sequence, earliest_armed or -1, 0, NEW_WAITING, position,
+              generation, wait)
+end
+
+-- join: forbidden, then created, the view before (status -1 alone: none) and the view after;
+-- or NEW_WAITING, the position, generation and estimated wait of a new user id waiting.
+
+function OPERATIONS.join(id)
+  if not permitted(id, true) then return finish_numbers(1) end
+  if now < G.due and (G.paused == 1 or G.ndraft + G.nconn >= G.max) and event_count == 0 and
+      not load(id) then
+    return join_new(id)
+  end
   run_timers()
   local user = load(id)
-  local before = false
+  local before  -- nil: a new user id
   if user then
     before = view(user)
-    if user.st ~= DISCONNECTED then
+    local status = user[ST]
+    if status ~= DISCONNECTED then
       -- A refreshed page or a second tab: same place, and proof that they are here.
-      if user.st == WAITING then uset(user, 'ls', now) end
+      if status == WAITING then uset(user, LS, now) end
       sync_timers(user)
-      return finish(0, before, view(user), 0)
+      return finish(numbers(0, 0) .. before .. view(user))
     end
   else
     user = new_user(id)
   end
   ginc('c_joins')
-  uset(user, 'dm', 0)
-  uset(user, 'rs', R_NONE)
-  uset(user, 'ja', now)
-  uset(user, 'ls', now)
+  uset(user, DM, 0)
+  uset(user, RS, R_NONE)
+  uset(user, JA, now)
+  uset(user, LS, now)
   enqueue(user, false)
   local pos = position(user)
-  emit(id, waiting_message(id, pos, estimate(pos)))
+  EMIT.waiting(id, pos, estimate(pos))
   sync_timers(user)
   offer_drafts()
-  return finish(0, before, view(user), 1)
+  if not before and user[ST] == WAITING then
+    -- The common case in one pack: a new user id waiting (what view() would pack).
+    local after = position(user)
+    return finish_numbers(0, 1, NO_VIEW_STATUS, WAITING, R_NONE, after, 0, 0, 0, user[GEN],
+                          estimate(after))
+  end
+  return finish(numbers(0, 1) .. (before or numbers(NO_VIEW_STATUS)) .. view(user))
 end
 
 -- Outcome codes as engine::Outcome: 0 ok, 1 unknown user, 2 wrong state.
-local function op_confirm(id)
-  if not permitted(id, 6, false) then return finish(1, 0, false) end
+-- confirm: forbidden, then the outcome and the view after.
+function OPERATIONS.confirm(id)
+  if not permitted(id, false) then return finish_numbers(1) end
   run_timers()
   local user = load(id)
-  if not user then return finish(0, 1, false) end
-  if user.st ~= DRAFT then return finish(0, 2, view(user)) end
+  if not user then return finish_numbers(0, 1, NO_VIEW_STATUS) end
+  if user[ST] ~= DRAFT then return finish(numbers(0, 2) .. view(user)) end
   gset('ndraft', G.ndraft - 1)
   gset('nconn', G.nconn + 1)
   call('SREM', KEY_DRAFTS, id)
   call('SADD', KEY_CONNECTED, id)
   ginc('c_adm')
-  uset(user, 'st', CONNECTED)
-  uset(user, 'rs', R_NONE)
-  uset(user, 'dm', 0)
-  uset(user, 'w', 0)
-  uset(user, 'rn', 0)
-  uset(user, 'ca', now)
-  uset(user, 'ss', now)
-  uset(user, 'ls', now)
-  uset(user, 'dl', now + G.sess)
-  uset(user, 'td', G.sess)
-  emit(id, connected_message(id, user.td, user.dl))
+  uset(user, ST, CONNECTED)
+  uset(user, RS, R_NONE)
+  uset(user, DM, 0)
+  uset(user, W, 0)
+  uset(user, RN, 0)
+  uset(user, CA, now)
+  uset(user, SS, now)
+  uset(user, LS, now)
+  uset(user, DL, now + G.sess)
+  uset(user, TD, G.sess)
+  EMIT.connected(id, user[TD], user[DL])
   sync_timers(user)
-  return finish(0, 0, view(user))
+  return finish(numbers(0, 0) .. view(user))
 end
 
--- leave and kick: outcome, previous status.
+-- leave and kick: forbidden, outcome, previous status.
 local function op_end(id, reason)
   run_timers()
   local user = load(id)
-  if not user then return finish(0, 1, DISCONNECTED) end
-  local previous = user.st
-  if previous == DISCONNECTED then return finish(0, 0, previous) end
+  if not user then return finish_numbers(0, 1, DISCONNECTED) end
+  local previous = user[ST]
+  if previous == DISCONNECTED then return finish_numbers(0, 0, previous) end
   ginc(reason == R_KICKED and 'c_kicks' or 'c_leaves')
   disconnect(user, reason)
   offer_drafts()
-  return finish(0, 0, previous)
+  return finish_numbers(0, 0, previous)
 end
 
-local function op_heartbeat(id)
-  if not permitted(id, 6, false) then return finish(1, 0, 0) end
+-- heartbeat: forbidden, outcome, time left.
+function OPERATIONS.heartbeat(id)
+  if not permitted(id, false) then return finish_numbers(1, 0, 0) end
   run_timers()
   local user = load(id)
-  if not user then return finish(0, 1, 0) end
-  if user.st ~= CONNECTED then return finish(0, 2, 0) end
-  uset(user, 'ls', now)
+  if not user then return finish_numbers(0, 1, 0) end
+  if user[ST] ~= CONNECTED then return finish_numbers(0, 2, 0) end
+  uset(user, LS, now)
   if G.renew == 1 then
     -- Renewal restarts the session with the length it was confirmed with.
-    uset(user, 'ss', now)
-    uset(user, 'dl', now + user.td)
-    uset(user, 'rn', 1)
-    uset(user, 'w', 0)
+    uset(user, SS, now)
+    uset(user, DL, now + user[TD])
+    uset(user, RN, 1)
+    uset(user, W, 0)
   end
   sync_timers(user)
-  return finish(0, 0, user.dl - now)
+  return finish_numbers(0, 0, user[DL] - now)
 end
 
-local function op_poll(id)
+-- A status poll of a waiting user whose record this call has not loaded yet and whose
+-- activity timer needs nothing (armed, or not wanted: a stream is open or presence is off):
+-- the last-seen instant is patched into the packed record, and the rest of it is not even
+-- unpacked. A field past the record's end is zero.
+local function field_of(packed, field)
+  if #packed < field * 8 then return 0 end
+  return (unpack_struct('<d', packed, (field - 1) * 8 + 1))
+end
+
+local function poll_waiting(id, packed)
+  local status, reason, generation, _, _, seen = unpack_struct('<dddddd', packed)
+  if status ~= WAITING then return nil end
+  if field_of(packed, A1) == 0 and field_of(packed, OS) == 0 and G.pres > 0 then return nil end
+  local misses = field_of(packed, DM)
+  if seen ~= now then
+    packed = packed:sub(1, (LS - 1) * 8) .. pack('<d', now) .. packed:sub(LS * 8 + 1)
+    prefetched[id] = packed
+    touched_raw[id] = packed
+  end
+  local pos = position_of(id)
+  -- What settle() does in this case: nothing changed but proof of presence, nothing to
+  -- publish; the latest `now` is kept if the globals are written anyway.
+  if (hot_dirty or settings_dirty or cold_dirty) and G.now ~= now then
+    G.now = now
+    hot_dirty = true
+  end
+  if not in_batch then save() end
+  return pack('<dddddddddddd', now, G.seq, -1, 0, WAITING, reason, pos, 0, 0, misses, generation,
+              estimate(pos))
+end
+
+function OPERATIONS.poll(id)
+  if now < G.due and users[id] == nil then
+    local packed = prefetched[id]
+    if packed and #packed >= LS * 8 then
+      local answered = poll_waiting(id, packed)
+      if answered then return answered end
+    end
+  end
   run_timers()
   local user = load(id)
-  if user and user.st ~= DISCONNECTED then
-    uset(user, 'ls', now)
+  if user and user[ST] ~= DISCONNECTED then
+    uset(user, LS, now)
     -- Only an activity timer that is not armed at all needs a member; a later deadline is
     -- picked up when the armed one comes due.
-    if user.a1 == 0 then sync_timer(user, T_ACTIVITY) end
+    if user[A1] == 0 then sync_timer(user, T_ACTIVITY) end
   end
-  return finish(user and view(user) or false)
+  return finish(view_of(user))
 end
 
--- A stream opened on instance ARGS[9] (token ARGS[10]; lease ARGS[11] ms, 0: none).
-local function op_open(id)
-  if not permitted(id, 6, false) then return finish(1, false, 0) end
+-- A stream opened: arguments id, actor, instance, token, lease (ms, 0: none).
+-- open: forbidden, then whether the stream was registered and the view.
+function OPERATIONS.open(id)
+  if not permitted(id, false) then return finish_numbers(1) end
   run_timers()
   local user = load(id)
-  if not user then return finish(0, false, 0) end
-  local instance = ARGS[9]
+  if not user then return finish_numbers(0, 0, NO_VIEW_STATUS) end
+  local instance = ARGS[BASE + 3]
   stream_change_core(user, true, 1)
-  call('HSET', held_key(instance), ARGS[10], id)
-  local lease = tonumber(ARGS[11])
+  call('HSET', held_key(instance), ARGS[BASE + 4], id)
+  local lease = tonumber(ARGS[BASE + 5])
   if lease > 0 then arm_lease(instance, now + lease) end
-  return finish(0, view(user), 1)
+  return finish(numbers(0, 1) .. view(user))
 end
 
--- Streams closed on instance ARGS[5]: pairs of token ('' when the instance registered none
--- for the user) and user id from ARGS[6].
-local function op_close()
+-- Streams closed: arguments the instance, then pairs of token ('' when the instance
+-- registered none for the user) and user id.
+function OPERATIONS.close()
   run_timers()
-  local key = held_key(ARGS[5])
-  for i = 6, #ARGS - 1, 2 do
+  local key = held_key(ARGS[BASE + 1])
+  for i = BASE + 2, LAST - 1, 2 do
     local token, id = ARGS[i], ARGS[i + 1]
     local count = 1
     -- A token the instance's lease already released was counted closed then.
@@ -190,99 +326,101 @@ local function op_close()
   return finish()
 end
 
-local function op_lease()
-  local member = 'L' .. ARGS[5]
-  local existed = call('ZSCORE', KEY_TIMERS, member) and 1 or 0
-  arm_lease(ARGS[5], now + tonumber(ARGS[6]))
-  return finish(existed)
+function OPERATIONS.lease()
+  local instance = ARGS[BASE + 1]
+  local existed = timer_call('ZSCORE', 'L' .. instance) and 1 or 0
+  arm_lease(instance, now + tonumber(ARGS[BASE + 2]))
+  return finish_numbers(existed)
 end
 
-local function op_release()
-  call('ZREM', KEY_TIMERS, 'L' .. ARGS[5])
-  release_instance(ARGS[5])
+function OPERATIONS.release()
+  timer_call('ZREM', 'L' .. ARGS[BASE + 1])
+  release_instance(ARGS[BASE + 1])
   return finish()
 end
 
-local function op_positions()
-  local views = {}
-  for i = 5, #ARGS do
-    local user = load(ARGS[i])
-    views[#views + 1] = user and view(user) or false
-  end
-  return answer(G.ver, views)
+-- positions: the queue version, then one view per id.
+function OPERATIONS.positions()
+  local views = {numbers(G.ver)}
+  for i = BASE + 1, LAST do views[#views + 1] = view_of(load(ARGS[i])) end
+  return answer(table.concat(views))
 end
 
-local function op_metrics()
-  return answer(G.nwait, G.ndraft, G.nconn, G.max, G.paused, G.twait,
-                G.tsess, G.send, G.c_joins, G.c_drafts, G.c_adm, G.c_leaves, G.c_kicks, G.c_rq,
-                G.c_dto, G.c_sto, G.c_ito, G.c_ab, call('ZCARD', KEY_USERS))
+function OPERATIONS.metrics()
+  return answer(numbers(G.nwait, G.ndraft, G.nconn, G.max, G.paused, G.twait, G.tsess, G.send,
+                        G.c_joins, G.c_drafts, G.c_adm, G.c_leaves, G.c_kicks, G.c_rq, G.c_dto,
+                        G.c_sto, G.c_ito, G.c_ab, G.nusers))
 end
 
-local function op_settings()
-  local out = {}
-  for i, name in ipairs(SETTING_NAMES) do out[i] = G[name] end
-  return answer(G.paused, out)
+-- settings: paused, then the settings in SETTING_NAMES's order.
+function OPERATIONS.settings()
+  local out = {G.paused}
+  for _, name in ipairs(SETTING_NAMES) do out[#out + 1] = G[name] end
+  return answer(numbers(table_unpack(out)))
 end
 
 local function apply_settings(settings)
   local timers_changed = settings.idle ~= G.idle or settings.pres ~= G.pres or
                              settings.soon ~= G.soon or settings.ret ~= G.ret
-  for name, value in pairs(settings) do gset(name, value) end
+  for _, name in ipairs(SETTING_NAMES) do gset(name, settings[name]) end
   set_cap(settings.max)
   if timers_changed then resync_all() end
   -- A lower max_draft_misses applies at the next miss, not retroactively.
   offer_drafts()
 end
 
-local function op_update()
-  local settings = settings_from(5)
+function OPERATIONS.update()
+  local settings = settings_from()
   if not settings then return redis.error_reply('WAITROOM_BAD_ARGUMENTS settings') end
   run_timers()
   apply_settings(settings)
   return finish()
 end
 
-local function op_pause()
+function OPERATIONS.pause()
   run_timers()
-  gset('paused', tonumber(ARGS[5]))
+  gset('paused', tonumber(ARGS[BASE + 1]))
   offer_drafts()
-  return finish(G.paused)
+  return finish_numbers(G.paused)
 end
 
-local function op_advance()
+function OPERATIONS.advance()
   run_timers()
   -- After run_timers, G.due is the earliest score in the set, or 2^53 when it is empty.
-  if G.due >= 2 ^ 53 then return finish(-1) end
-  local head = call('ZRANGE', KEY_TIMERS, 0, 0, 'WITHSCORES')
-  return finish(head[2] and tonumber(head[2]) or -1)
+  if G.due >= 2 ^ 53 then return finish_numbers(-1) end
+  local head = timer_call('ZRANGE', 0, 0, 'WITHSCORES')
+  return finish_numbers(head[2] and tonumber(head[2]) or -1)
 end
 
 -- The settings a starting instance was configured with: they create the room, or replace
 -- the stored ones when they differ (the configuration given at start-up wins, as with the
 -- embedded store). Answers 1 for a new room, 2 for replaced settings, 0 otherwise.
-local function op_init()
-  local settings = settings_from(5)
+function OPERATIONS.init()
+  local settings = settings_from()
   if not settings then return redis.error_reply('WAITROOM_BAD_ARGUMENTS settings') end
   if not G.max then
-    local zero = {'paused', 'nft', 'twait', 'tsess', 'send', 'ver', 'seq', 'ndraft', 'nconn',
-                  'nrel', 'nslots', 'c_joins', 'c_drafts', 'c_adm', 'c_leaves', 'c_kicks',
-                  'c_rq', 'c_dto', 'c_sto', 'c_ito', 'c_ab', 'due', 'nwait', 'nfree'}
+    local zero = {'now', 'seq', 'nwait', 'nusers', 'due', 'ndraft', 'nconn', 'ver', 'c_joins',
+                  'nrel', 'oldrel', 'paused', 'nft', 'twait', 'tsess', 'send', 'c_drafts',
+                  'c_adm', 'c_leaves', 'c_kicks', 'c_rq', 'c_dto', 'c_sto', 'c_ito', 'c_ab'}
     for _, name in ipairs(zero) do gset(name, 0) end
+    gset('layout', LAYOUT)
     gset('nbt', 1)
     gset('ngen', 1)
     gset('tseq', 1)
-    for name, value in pairs(settings) do gset(name, value) end
+    for _, name in ipairs(SETTING_NAMES) do gset(name, settings[name]) end
     gset('allow', settings.max)
-    return finish(1)
+    -- Every field is written, whatever its value was.
+    hot_dirty, settings_dirty, cold_dirty = true, true, true
+    return finish_numbers(1)
   end
   for _, name in ipairs(SETTING_NAMES) do
     if settings[name] ~= G[name] then
       run_timers()
       apply_settings(settings)
-      return finish(2)
+      return finish_numbers(2)
     end
   end
-  return finish(0)
+  return finish_numbers(0)
 end
 
 -- Every invariant of DESIGN.md §2 and the indexes against each other, O(N): for tests.
@@ -290,57 +428,55 @@ end
 local function op_check()
   local counts = {[WAITING] = 0, [DRAFT] = 0, [CONNECTED] = 0, [DISCONNECTED] = 0}
   local armed = 0
-  local ids = call('ZRANGE', KEY_USERS, 0, -1, 'WITHSCORES')
-  for i = 1, #ids, 2 do
-    local user = load(ids[i])
-    if not user then return 'indexed user ' .. ids[i] .. ' has no record' end
-    if user.sl ~= tonumber(ids[i + 1]) then return 'slot of ' .. user.id .. ' differs' end
-    counts[user.st] = counts[user.st] + 1
-    if user.st == WAITING and tonumber(call('ZSCORE', KEY_QUEUE, user.id)) ~= user.tk then
-      return 'waiting user ' .. user.id .. ' not queued with its ticket'
+  local records = all_users()
+  for _, user in ipairs(records) do
+    local id, status = user[ID], user[ST]
+    counts[status] = counts[status] + 1
+    if status == WAITING and tonumber(queue_call('ZSCORE', id)) ~= user[TK] then
+      return 'waiting user ' .. id .. ' not queued with its ticket'
     end
-    if user.st ~= WAITING and call('ZSCORE', KEY_QUEUE, user.id) then
-      return user.id .. ' is queued but not waiting'
+    if status ~= WAITING and queue_call('ZSCORE', id) then
+      return id .. ' is queued but not waiting'
     end
-    if (user.st == DRAFT) ~= (call('SISMEMBER', KEY_DRAFTS, user.id) == 1) then
-      return 'draft set disagrees on ' .. user.id
+    if (status == DRAFT) ~= (call('SISMEMBER', KEY_DRAFTS, id) == 1) then
+      return 'draft set disagrees on ' .. id
     end
-    if (user.st == CONNECTED) ~= (call('SISMEMBER', KEY_CONNECTED, user.id) == 1) then
-      return 'connected set disagrees on ' .. user.id
+    if (status == CONNECTED) ~= (call('SISMEMBER', KEY_CONNECTED, id) == 1) then
+      return 'connected set disagrees on ' .. id
     end
-    if user.st == CONNECTED then
-      if user.dl ~= user.ss + user.td then return 'session of ' .. user.id .. ' is not capped' end
-      if user.rn == 0 and user.ss ~= user.ca then return 'session of ' .. user.id .. ' extended' end
+    if status == CONNECTED then
+      if user[DL] ~= user[SS] + user[TD] then return 'session of ' .. id .. ' is not capped' end
+      if user[RN] == 0 and user[SS] ~= user[CA] then return 'session of ' .. id .. ' extended' end
     end
     for kind = 0, 2 do
       local want = desired(user, kind)
       local sequence = user[ARMED_SEQUENCE[kind]]
-      local timer = 'timer ' .. kind .. ' of ' .. user.id
+      local timer = 'timer ' .. kind .. ' of ' .. id
       if want and sequence == 0 then return timer .. ' not armed' end
       if not want and sequence ~= 0 then return timer .. ' armed for nothing' end
       if want then
         armed = armed + 1
         if user[ARMED_DEADLINE[kind]] > want then return timer .. ' late' end
-        local score = call('ZSCORE', KEY_TIMERS, timer_member(sequence, kind, user.id))
+        local score = timer_call('ZSCORE', timer_member(sequence, kind, id))
         if tonumber(score) ~= user[ARMED_DEADLINE[kind]] then
           return timer .. ' missing from the set'
         end
       end
     end
   end
-  if call('ZCARD', KEY_QUEUE) ~= counts[WAITING] or G.nwait ~= counts[WAITING] then
+  if #records ~= G.nusers then return 'user count differs' end
+  if queue_call('ZCARD') ~= counts[WAITING] or G.nwait ~= counts[WAITING] then
     return 'queue size differs'
   end
-  if call('LLEN', KEY_FREE_SLOTS) ~= G.nfree then return 'free slot count differs' end
   if call('SCARD', KEY_DRAFTS) ~= counts[DRAFT] or G.ndraft ~= counts[DRAFT] then
     return 'draft count differs'
   end
   if call('SCARD', KEY_CONNECTED) ~= counts[CONNECTED] or G.nconn ~= counts[CONNECTED] then
     return 'connected count differs'
   end
-  local head = call('ZRANGE', KEY_TIMERS, 0, 0, 'WITHSCORES')
+  local head = timer_call('ZRANGE', 0, 0, 'WITHSCORES')
   if head[2] and tonumber(head[2]) < G.due then return 'a timer is earlier than due' end
-  local members = call('ZRANGE', KEY_TIMERS, 0, -1)
+  local members = timer_call('ZRANGE', 0, -1)
   local leases = 0
   for _, member in ipairs(members) do
     if member:byte(1) == 76 then leases = leases + 1 end
@@ -348,6 +484,8 @@ local function op_check()
   if #members - leases ~= armed then
     return 'timer set holds ' .. (#members - leases) .. ' timers, ' .. armed .. ' armed'
   end
+  local releases = call('LRANGE', KEY_RELEASES, 0, 0)
+  if releases[1] and tonumber(releases[1]) ~= G.oldrel then return 'oldest release differs' end
   if G.allow < G.max then return 'cap allowance below the cap' end
   if occupied() > G.allow then return 'active+draft exceeds the cap' end
   if G.paused == 0 and occupied() < G.max and counts[WAITING] > 0 then
@@ -356,70 +494,72 @@ local function op_check()
   return ''
 end
 
--- The operation named by OP, with ARGS.
-local function operate()
-
-  local id = ARGS[5]
-  if OP == 'join' then return op_join(id) end
-  if OP == 'confirm' then return op_confirm(id) end
-  if OP == 'leave' then
-    if not permitted(id, 6, false) then return finish(1, 0, DISCONNECTED) end
-    return op_end(id, R_LEFT)
-  end
-  if OP == 'kick' then return op_end(id, R_KICKED) end
-  if OP == 'heartbeat' then return op_heartbeat(id) end
-  if OP == 'find' then
-    local user = load(id)
-    return answer(user and view(user) or false)
-  end
-  if OP == 'poll' then return op_poll(id) end
-  if OP == 'open' then return op_open(id) end
-  if OP == 'close' then return op_close() end
-  if OP == 'version' then return answer(G.ver) end
-  if OP == 'positions' then return op_positions() end
-  if OP == 'metrics' then return op_metrics() end
-  if OP == 'snapshot' then
-    return answer(call('ZRANGE', KEY_QUEUE, 0, -1), call('SMEMBERS', KEY_DRAFTS),
-                  call('SMEMBERS', KEY_CONNECTED))
-  end
-  if OP == 'settings' then return op_settings() end
-  if OP == 'update' then return op_update() end
-  if OP == 'pause' then return op_pause() end
-  if OP == 'advance' then return op_advance() end
-  if OP == 'init' then return op_init() end
-  if OP == 'lease' then return op_lease() end
-  if OP == 'release' then return op_release() end
-  if OP == 'check' then return answer(op_check()) end
-  return redis.error_reply('WAITROOM_BAD_OPERATION ' .. tostring(OP))
+function OPERATIONS.leave(id)
+  if not permitted(id, false) then return finish_numbers(1, 0, DISCONNECTED) end
+  return op_end(id, R_LEFT)
 end
 
--- One call: the operation named by args[1], or a batch of them. The library's function and
--- the script's body both call this (see embed_lua.cmake).
+function OPERATIONS.kick(id)
+  return op_end(id, R_KICKED)
+end
+
+function OPERATIONS.find(id)
+  return answer(view_of(load(id)))
+end
+
+function OPERATIONS.version()
+  return answer(numbers(G.ver))
+end
+
+function OPERATIONS.snapshot()
+  return {answer(), queue_call('ZRANGE', 0, -1), call('SMEMBERS', KEY_DRAFTS),
+          call('SMEMBERS', KEY_CONNECTED)}
+end
+
+function OPERATIONS.check()
+  return {answer(), op_check()}
+end
+
+-- The operation named by OP, with ARGS.
+local function operate()
+  local operation = OPERATIONS[OP]
+  if not operation then return redis.error_reply('WAITROOM_BAD_OPERATION ' .. tostring(OP)) end
+  return operation(ARGS[BASE + 1])
+end
+
+-- One call: one operation, or a batch of them. The library's function and the script's
+-- body both call this (see embed_lua.cmake).
 --
--- A batch ('batch', prefix, channel prefix, unused, count, then for each operation: its
--- argument count n, its name, its `now`, its n - 2 arguments) runs the operations one after
--- the other, each exactly as if called alone (its own `now`, timers, notifications, store
--- sequence and answer), and writes back once at the end. The store sends one when several
--- operations wait for the same connection: the cost of a call (reading the globals,
--- writing them back, the call itself) is then shared.
+-- A batch runs the operations one after the other, each exactly as if called alone (its own
+-- `now`, timers, notifications, store sequence and answer), and writes back once at the end.
+-- The store sends one when several operations wait for the same connection: the cost of a
+-- call (reading the globals, writing them back, the call itself) is then shared.
 local function run(args)
-  begin(args)
-  if not G.max and OP ~= 'init' then
+  local refused = begin(args)
+  if refused then return refused end
+  if args[3] ~= 'batch' then
+    begin_operation(args, 4, #args)
+    if not G.max and OP ~= 'init' then
+      return redis.error_reply('WAITROOM_UNINITIALIZED the room has no settings (run init)')
+    end
+    local answered = operate()
+    settle_cache()
+    return answered
+  end
+  if not G.max then
     return redis.error_reply('WAITROOM_UNINITIALIZED the room has no settings (run init)')
   end
-  if OP ~= 'batch' then return operate() end
   local answers = {}
-  local at = 6
+  local at = 5
   in_batch = true
-  for index = 1, tonumber(args[5]) do
-    local count = tonumber(args[at])
-    local operation = {args[at + 1], PREFIX, CHANNEL_PREFIX, args[at + 2]}
-    for i = 3, count do operation[i + 2] = args[at + i] end
-    begin_operation(operation)
+  for index = 1, count_of(args[4]) do
+    local count = count_of(args[at])
+    begin_operation(args, at + 2, at + count)
     answers[index] = operate()
     at = at + 1 + count
   end
   in_batch = false
   save()
+  settle_cache()
   return answers
 end

@@ -4,7 +4,6 @@
 -- that the HTTP layer validated (no character JSON would escape). Numbers are formatted with
 -- %d: Lua's own number-to-string conversion switches to exponents past 14 digits.
 
-local STATUS_NAMES = {[0] = 'waiting', [1] = 'draft', [2] = 'connected', [3] = 'disconnected'}
 local REASON_NAMES = {[0] = 'none', [1] = 'left', [2] = 'kicked', [3] = 'draft_timeout',
                       [4] = 'session_timeout', [5] = 'idle_timeout', [6] = 'abandoned'}
 
@@ -16,12 +15,6 @@ local function seconds_text(ms)
   if fraction == 0 then return fmt('%d', whole) end
   local digits = fmt('%03d', fraction):gsub('0+$', '')
   return fmt('%d', whole) .. '.' .. digits
-end
-
--- Whole seconds, rounded up.
-local function estimate_text(ms)
-  if ms < 0 then ms = 0 end
-  return fmt('%d', floor((ms + 999) / 1000))
 end
 
 -- ISO 8601 UTC with milliseconds, from Unix ms (days to a civil date: H. Hinnant's
@@ -46,39 +39,69 @@ local function instant_text(ms)
              in_day % 1000)
 end
 
--- The opening of every message; the caller appends fields, the closing brace comes last
--- (with the store sequence, see publish_events).
-local function message_head(id, status)
-  return '{"user_id":"' .. id .. '","status":"' .. status .. '"'
+-- The notifications of one operation, published when it ends (see finish): flat, five
+-- entries each: the user id, the message's format, and up to three values for it. The store
+-- sequence, known only then, is the format's last value: one string.format per message,
+-- where a concatenation would build one string per piece.
+local events, event_count = {}, 0
+
+local function emit(id, format, a, b, c)
+  events[event_count + 1] = id
+  events[event_count + 2] = format
+  events[event_count + 3] = a
+  events[event_count + 4] = b
+  events[event_count + 5] = c
+  event_count = event_count + 5
 end
 
-local function waiting_message(id, position, estimate_ms)
-  return message_head(id, 'waiting') .. ',"position":' .. fmt('%d', position) ..
-             ',"estimated_wait":' .. estimate_text(estimate_ms)
+-- The message of events[i], with the store sequence.
+local function message_of(i, sequence)
+  local c = events[i + 4]
+  if c ~= nil then return fmt(events[i + 1], events[i], events[i + 2], events[i + 3], c, sequence) end
+  local b = events[i + 3]
+  if b ~= nil then return fmt(events[i + 1], events[i], events[i + 2], b, sequence) end
+  return fmt(events[i + 1], events[i], events[i + 2], sequence)
 end
 
-local function draft_message(id, duration_ms, expires_ms)
-  return message_head(id, 'draft') .. ',"duration":' .. seconds_text(duration_ms) ..
-             ',"expires_at":"' .. instant_text(expires_ms) .. '"'
+-- Whole seconds, rounded up.
+local function estimate_seconds(ms)
+  if ms < 0 then return 0 end
+  return floor((ms + 999) / 1000)
 end
 
-local function connected_message(id, duration_ms, expires_ms)
-  return message_head(id, 'connected') .. ',"session_duration":' .. seconds_text(duration_ms) ..
-             ',"expires_at":"' .. instant_text(expires_ms) .. '"'
+-- The notifications by kind.
+local EMIT = {}
+
+local WAITING_FORMAT =
+    '{"user_id":"%s","status":"waiting","position":%d,"estimated_wait":%d,"seq":%d}'
+
+function EMIT.waiting(id, position, estimate_ms)
+  emit(id, WAITING_FORMAT, position, estimate_seconds(estimate_ms))
 end
 
-local function expiring_message(id, remaining_ms, status)
-  return message_head(id, 'expiring_soon') .. ',"remaining_time":' ..
-             seconds_text(remaining_ms) .. ',"session_type":"' ..
-             (status == CONNECTED and 'active' or 'draft') .. '"'
+function EMIT.draft(id, duration_ms, expires_ms)
+  emit(id, '{"user_id":"%s","status":"draft","duration":%s,"expires_at":"%s","seq":%d}',
+       seconds_text(duration_ms), instant_text(expires_ms))
 end
 
-local function requeued_message(id, reason, position, estimate_ms)
-  return message_head(id, 'waiting') .. ',"reason":"' .. REASON_NAMES[reason] ..
-             '","position":' .. fmt('%d', position) .. ',"estimated_wait":' ..
-             estimate_text(estimate_ms)
+function EMIT.connected(id, duration_ms, expires_ms)
+  emit(id,
+       '{"user_id":"%s","status":"connected","session_duration":%s,"expires_at":"%s","seq":%d}',
+       seconds_text(duration_ms), instant_text(expires_ms))
 end
 
-local function disconnected_message(id, reason)
-  return message_head(id, 'disconnected') .. ',"reason":"' .. REASON_NAMES[reason] .. '"'
+function EMIT.expiring(id, remaining_ms, status)
+  emit(id,
+       '{"user_id":"%s","status":"expiring_soon","remaining_time":%s,"session_type":"%s","seq":%d}',
+       seconds_text(remaining_ms), status == CONNECTED and 'active' or 'draft')
+end
+
+function EMIT.requeued(id, reason, position, estimate_ms)
+  emit(id, '{"user_id":"%s","status":"waiting","reason":"%s","position":%d,' ..
+               '"estimated_wait":%d,"seq":%d}', REASON_NAMES[reason], position,
+       estimate_seconds(estimate_ms))
+end
+
+function EMIT.disconnected(id, reason)
+  emit(id, '{"user_id":"%s","status":"disconnected","reason":"%s","seq":%d}', REASON_NAMES[reason])
 end
