@@ -43,7 +43,9 @@ run_wrk() {  # threads connections url [request-script]
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs),"
   echo "$(free -g | awk '/Mem:/ {print $2}') GiB, $(lsb_release -ds 2>/dev/null || echo Debian)."
   echo "Targets are DESIGN.md §7. Each HTTP figure is one wrk run of ${seconds} s on loopback;"
-  echo "wrk and the server share the 2 cores."
+  echo "wrk and the server share the 2 cores. This page is overwritten by each run; the targets,"
+  echo "which are met and what bounds the others are in [PERFORMANCE.md](PERFORMANCE.md)."
+  echo "Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
   echo "## Engine (in process, one core)"
   echo
