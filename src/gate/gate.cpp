@@ -14,11 +14,11 @@
 #include <boost/beast/http/write.hpp>
 #include <limits>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "gate/headers.hpp"
 #include "gate/page.hpp"
+#include "http/json_text.hpp"
 #include "http/stream_session_support.hpp"
 #include "http/web_routes.hpp"
 
@@ -44,7 +44,7 @@ http::Response json_answer(unsigned version, status code, std::string_view detai
   http::Response response{code, version};
   response.set(beast_http::field::content_type, "application/json");
   response.set(beast_http::field::cache_control, "no-store");
-  response.body() = nlohmann::json{{"detail", detail}}.dump();
+  response.body() = http::detail_json(detail);
   response.prepare_payload();
   return response;
 }

@@ -7,6 +7,7 @@
 
 #include "http/identity.hpp"
 #include "http/json_messages.hpp"
+#include "http/json_text.hpp"
 #include "http/prometheus.hpp"
 #include "http/user_id.hpp"
 #include "http/web_routes.hpp"
@@ -46,9 +47,14 @@ Response refusal(const Request& request, AuthDecision decision) {
   return error_response(request, status::forbidden, "not allowed to act for this user");
 }
 
+// The segment is echoed as the client sent it (error_response makes any byte safe), cut
+// short: a path may be as long as the header limit.
 Response invalid_user_id(const Request& request, std::string_view segment) {
-  return error_response(request, status::unprocessable_entity,
-                        "invalid user id: " + std::string(segment));
+  constexpr std::size_t kMaxEcho = 100;
+  std::string detail = "invalid user id: ";
+  detail += segment.substr(0, kMaxEcho);
+  if (segment.size() > kMaxEcho) detail += "...";
+  return error_response(request, status::unprocessable_entity, detail);
 }
 
 bool secure_cookie(const ServerContext& context, const Request& request) {
@@ -250,7 +256,7 @@ awaitable<Response> confirm_handler(ServerContext& context, const Request& reque
             {"session_duration", seconds_json(result.after.total_duration)},
             {"expires_at", format_instant(result.after.deadline)},
             {"remaining_time", seconds_json(remaining(result.after.deadline, now))}};
-  co_return json_response(request, status::ok, body.dump());
+  co_return json_response(request, status::ok, json_text(body));
 }
 
 awaitable<Response> leave_handler(ServerContext& context, const Request& request,
@@ -265,7 +271,7 @@ awaitable<Response> leave_handler(ServerContext& context, const Request& request
   if (result.outcome == engine::Outcome::unknown_user) {
     co_return error_response(request, status::not_found, "unknown user");
   }
-  co_return json_response(request, status::ok, leave_json(user_id, result.previous).dump());
+  co_return json_response(request, status::ok, json_text(leave_json(user_id, result.previous)));
 }
 
 awaitable<Response> heartbeat_handler(ServerContext& context, const Request& request,
@@ -277,7 +283,7 @@ awaitable<Response> heartbeat_handler(ServerContext& context, const Request& req
     co_return error_response(request, status::not_found, "user is not connected");
   }
   json body{{"status", "extended"}, {"ttl", seconds_json(result.remaining)}};
-  co_return json_response(request, status::ok, body.dump());
+  co_return json_response(request, status::ok, json_text(body));
 }
 
 awaitable<Response> timers_handler(ServerContext& context, const Request& request,
@@ -292,7 +298,7 @@ awaitable<Response> timers_handler(ServerContext& context, const Request& reques
             {"total_duration", seconds_json(view.total_duration)},
             {"expires_at", format_instant(view.deadline)}};
   }
-  co_return json_response(request, status::ok, body.dump());
+  co_return json_response(request, status::ok, json_text(body));
 }
 
 awaitable<Response> queue_metrics_handler(ServerContext& context, const Request& request) {
@@ -308,7 +314,7 @@ awaitable<Response> queue_metrics_handler(ServerContext& context, const Request&
             {"average_session_time", seconds_json(m.average_session)},
             {"total_joins", m.counters.joins},
             {"total_admissions", m.counters.admissions}};
-  co_return json_response(request, status::ok, body.dump());
+  co_return json_response(request, status::ok, json_text(body));
 }
 
 awaitable<Response> prometheus_handler(ServerContext& context, const Request& request) {
@@ -352,13 +358,13 @@ awaitable<Response> get_users_handler(ServerContext& context, const Request& req
   json body{{"waiting_users", snapshot.waiting},
             {"draft_users", snapshot.draft},
             {"active_users", snapshot.connected}};
-  co_return json_response(request, status::ok, body.dump());
+  co_return json_response(request, status::ok, json_text(body));
 }
 
 awaitable<Response> pause_handler(ServerContext& context, const Request& request, bool pause) {
   if (auto refused = require_admin(context, request)) co_return *refused;
   const bool paused = co_await context.store.set_paused(pause);
-  co_return json_response(request, status::ok, json{{"paused", paused}}.dump());
+  co_return json_response(request, status::ok, json_text(json{{"paused", paused}}));
 }
 
 awaitable<Response> settings_handler(ServerContext& context, const Request& request, bool update) {
@@ -381,7 +387,7 @@ awaitable<Response> settings_handler(ServerContext& context, const Request& requ
     if (paused) co_await context.store.set_paused(*paused);
   }
   const auto m = co_await context.store.metrics();
-  co_return json_response(request, status::ok, settings_json(settings, m.paused).dump());
+  co_return json_response(request, status::ok, json_text(settings_json(settings, m.paused)));
 }
 
 }  // namespace
@@ -429,7 +435,7 @@ Response unavailable_response(const Request& request, std::string_view detail) {
 }
 
 Response error_response(const Request& request, status code, std::string_view detail) {
-  auto response = json_response(request, code, json{{"detail", detail}}.dump());
+  auto response = json_response(request, code, detail_json(detail));
   if (code == status::unauthorized) response.set(beast_http::field::www_authenticate, "Bearer");
   return response;
 }
@@ -490,12 +496,12 @@ awaitable<Response> handle_api(ServerContext& context, const Request& request,
       const auto health = context.store.health();
       if (health.ok) {
         co_return json_response(request, status::ok,
-                                json{{"status", "ok"}, {"store", health.store}}.dump());
+                                json_text(json{{"status", "ok"}, {"store", health.store}}));
       }
       auto response = json_response(
           request, status::service_unavailable,
-          json{{"status", "unavailable"}, {"store", health.store}, {"detail", health.detail}}
-              .dump());
+          json_text(
+              json{{"status", "unavailable"}, {"store", health.store}, {"detail", health.detail}}));
       response.set(beast_http::field::retry_after, "1");
       co_return response;
     }
