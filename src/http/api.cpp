@@ -3,6 +3,7 @@
 #include "http/api.hpp"
 
 #include <boost/beast/http/field.hpp>
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "http/identity.hpp"
@@ -112,96 +113,39 @@ json settings_json(const engine::Settings& settings, bool paused) {
           {"paused", paused}};
 }
 
-// Reads a duration setting: seconds as a number, or a string such as "250ms" or "5s".
-std::optional<Duration> duration_value(const json& value, std::string_view name,
-                                       std::string& error) {
-  if (value.is_number()) {
-    const double seconds = value.get<double>();
-    if (!(seconds >= 0) || seconds > 1e9) {
-      error = std::string(name) + " must be a non-negative number of seconds";
-      return std::nullopt;
-    }
-    return Duration{std::int64_t(seconds * 1000.0 + 0.5)};
+// The text a setting's JSON value stands for, as the environment would give it, so that the
+// one parser and validator of each setting (cli::set_runtime_setting) decides: a string as
+// it is ("250ms", "front"), a number in plain decimal notation (0.0004 must reach the
+// duration parser as "0.0004", which it refuses as finer than a millisecond, never as a
+// rounded 0), and anything else as its JSON text, which every setting refuses with its
+// usual message.
+std::string setting_text(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_number_float()) {
+    char buffer[400];  // the longest fixed-notation double is about 330 characters
+    const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value.get<double>(),
+                                         std::chars_format::fixed);
+    if (ec == std::errc{}) return std::string(buffer, end);
   }
-  if (value.is_string()) {
-    try {
-      return cli::parse_duration(value.get<std::string>(), name);
-    } catch (const std::exception& e) {
-      error = e.what();
-      return std::nullopt;
-    }
-  }
-  error = std::string(name) + " must be a number of seconds";
-  return std::nullopt;
+  return json_text(value);
 }
 
-std::optional<std::uint32_t> count_value(const json& value, std::string_view name,
-                                         std::uint32_t min, std::string& error) {
-  if (value.is_number_integer() || value.is_number_unsigned()) {
-    const auto number = value.get<std::int64_t>();
-    if (number >= std::int64_t(min) && number <= 10'000'000) return std::uint32_t(number);
-  }
-  error = std::string(name) + " must be an integer from " + std::to_string(min) + " to 10000000";
-  return std::nullopt;
-}
-
-// Applies a partial settings object to `settings`; an error message on the first invalid
-// or unknown key.
+// Applies a partial settings object to `settings` with the start-up's validation, all or
+// nothing; the start-up's error message for the first invalid or unknown key.
 std::string apply_settings(const json& body, engine::Settings& settings,
                            std::optional<bool>& paused) {
-  std::string error;
+  cli::Config config;
+  config.engine = settings;
   for (const auto& [key, value] : body.items()) {
-    auto duration = [&](Duration& field, bool positive) {
-      auto parsed = duration_value(value, key, error);
-      if (!parsed) return;
-      if (positive && parsed->count() <= 0) {
-        error = key + " must be positive";
-        return;
-      }
-      field = *parsed;
-    };
-    if (key == "max_active_users") {
-      if (auto n = count_value(value, key, 0, error)) settings.max_active_users = *n;
-    } else if (key == "max_draft_misses") {
-      if (auto n = count_value(value, key, 0, error)) settings.max_draft_misses = *n;
-    } else if (key == "session_duration") {
-      duration(settings.session_duration, true);
-    } else if (key == "draft_duration") {
-      duration(settings.draft_duration, true);
-    } else if (key == "idle_timeout") {
-      duration(settings.idle_timeout, false);
-    } else if (key == "presence_timeout") {
-      duration(settings.presence_timeout, false);
-    } else if (key == "expiring_soon") {
-      duration(settings.expiring_soon, false);
-    } else if (key == "disconnected_retention") {
-      duration(settings.disconnected_retention, false);
-    } else if (key == "requeue_policy") {
-      if (value == "back") {
-        settings.requeue_policy = engine::RequeuePolicy::back;
-      } else if (value == "front") {
-        settings.requeue_policy = engine::RequeuePolicy::front;
-      } else {
-        error = "requeue_policy must be \"back\" or \"front\"";
-      }
-    } else if (key == "session_renewal") {
-      if (value.is_boolean()) {
-        settings.session_renewal = value.get<bool>();
-      } else {
-        error = "session_renewal must be true or false";
-      }
-    } else if (key == "paused") {
-      if (value.is_boolean()) {
-        paused = value.get<bool>();
-      } else {
-        error = "paused must be true or false";
-      }
-    } else {
-      error = "unknown setting: " + key;
+    try {
+      cli::set_runtime_setting(config, key, setting_text(value));
+    } catch (const cli::ConfigError& e) {
+      return e.what();
     }
-    if (!error.empty()) return error;
+    if (key == "paused") paused = config.paused;
   }
-  return error;
+  settings = config.engine;
+  return {};
 }
 
 // ---- handlers ----
