@@ -102,6 +102,10 @@ TEST_F(GateTest, WithoutASlotBrowsersGetThePageAndClientsA429) {
 TEST_F(GateTest, WaitroomRoutesLiveUnderThePrefix) {
   start_gate();
   EXPECT_EQ(client().get("/_waitroom/health").status, 200);
+  const auto head = client().request("HEAD", "/_waitroom/health");  // a load balancer's check
+  EXPECT_EQ(head.status, 200) << head.describe();
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(client().request("HEAD", "/_waitroom/").status, 200);
   EXPECT_EQ(client().get("/health").status, 429);  // the app's path, and no slot
   EXPECT_EQ(client().get("/_waitroom/nothing-here").status, 404);
   EXPECT_EQ(client().get("/_waitroomx").status, 429);  // not the prefix
