@@ -133,6 +133,7 @@ Gate::Gate(http::ServerContext& context, const Clock& clock, GateOptions options
       clock_(clock),
       options_(std::move(options)),
       overlay_tag_("<script src=\"" + options_.prefix + "/assets/overlay.js\" defer></script>"),
+      upstream_host_(upstream_authority(options_.upstream.host, options_.upstream.port)),
       traffic_(context.hub, context.store) {
   if (!options_.upstream.host.empty()) pool_.emplace(clock_, options_.upstream);
 }
@@ -292,7 +293,8 @@ awaitable<http::GatewayOutcome> Gate::on_request_header(beast::tcp_stream& strea
   boost::system::error_code ec;
   const auto peer = stream.socket().remote_endpoint(ec);
   prepare_upstream_request(
-      request.base(), {ec ? std::string("unknown") : peer.address().to_string(), exchange.user_id});
+      request.base(),
+      {ec ? std::string("unknown") : peer.address().to_string(), exchange.user_id, upstream_host_});
   if (chunked) request.chunked(true);
   // The overlay goes into pages: ask for them uncompressed (pages are small).
   if (navigation) request.erase(beast_http::field::accept_encoding);
