@@ -71,20 +71,36 @@ bool secure_cookie(const ServerContext& context, const Request& request) {
   return proto == "https" || proto == "HTTPS";
 }
 
-// Who the request acts as for `user_id`; the store checks it where it acts.
-store::Actor actor_of(const ServerContext& context, const Request& request,
-                      std::string_view user_id) {
-  auto actor = actor_for(context.auth, credentials_of(request), user_id);
-  // Behind a trusted front proxy, its identity header acts on that id (identity.hpp); naming
-  // another id, it is someone else's credential (403, not 401).
-  if (!context.trusted_user_header.empty()) {
-    if (const auto identity = identify(context, request);
-        identity && identity->from_trusted_header) {
-      actor.has_credentials = true;
-      if (identity->user_id == user_id) actor.any_generation = true;
+// Who the request acts as for `user_id` (the store checks it where it acts), or the answer
+// that refuses it before the store is asked.
+struct ActingAs {
+  store::Actor actor;
+  std::optional<Response> refusal;
+};
+
+ActingAs acting_as(const ServerContext& context, const Request& request, std::string_view user_id) {
+  const auto credentials = credentials_of(request);
+  ActingAs acting{actor_for(context.auth, credentials, user_id), std::nullopt};
+  if (context.trusted_user_header.empty()) return acting;
+  // Behind a trusted front proxy, its identity header IS the caller (identity.hpp): an
+  // invalid value is refused as the gate refuses it, and a valid one acts on its own id, on
+  // any generation, and on no other, whatever ticket comes with it: one account, one place.
+  // Only the backend key still acts for anyone.
+  std::string error;
+  const auto identity = identify(context, request, &error);
+  if (!error.empty()) {
+    acting.refusal = error_response(request, status::bad_request, error);
+  } else if (identity && identity->from_trusted_header) {
+    if (identity->user_id == user_id) {
+      acting.actor.has_credentials = true;
+      acting.actor.any_generation = true;
+    } else if (!is_api_key(context.auth, credentials)) {
+      acting.refusal = error_response(
+          request, status::forbidden,
+          context.trusted_user_header + " names another user; act on " + identity->user_id);
     }
   }
-  return actor;
+  return acting;
 }
 
 std::optional<Response> require_admin(ServerContext& context, const Request& request) {
@@ -167,7 +183,9 @@ awaitable<Response> join_handler(ServerContext& context, const Request& request,
                                  std::string_view user_id) {
   // A new id needs no credentials: only an existing record is protected (by the store, in
   // the same step as the join, so that of simultaneous joins of a new id only one gets it).
-  const auto actor = actor_of(context, request, user_id);
+  const auto acting = acting_as(context, request, user_id);
+  if (acting.refusal) co_return *acting.refusal;
+  const auto& actor = acting.actor;
   const auto joined = co_await context.store.join(user_id, actor);
   if (joined.forbidden) co_return refusal_for(request, actor);
   const auto& result = joined.result;
@@ -189,7 +207,9 @@ awaitable<Response> join_handler(ServerContext& context, const Request& request,
 
 awaitable<Response> confirm_handler(ServerContext& context, const Request& request,
                                     std::string_view user_id) {
-  const auto actor = actor_of(context, request, user_id);
+  const auto acting = acting_as(context, request, user_id);
+  if (acting.refusal) co_return *acting.refusal;
+  const auto& actor = acting.actor;
   const auto [result, now, forbidden] = co_await context.store.confirm(user_id, actor);
   if (forbidden) co_return refusal_for(request, actor);
   if (result.outcome != engine::Outcome::ok) {
@@ -205,10 +225,14 @@ awaitable<Response> confirm_handler(ServerContext& context, const Request& reque
 
 awaitable<Response> leave_handler(ServerContext& context, const Request& request,
                                   std::string_view user_id, bool kick) {
+  std::optional<ActingAs> acting;
   if (kick) {
     if (auto refused = require_admin(context, request)) co_return *refused;
+  } else {
+    acting = acting_as(context, request, user_id);
+    if (acting->refusal) co_return *acting->refusal;
   }
-  const auto actor = actor_of(context, request, user_id);
+  const auto actor = acting ? acting->actor : store::Actor::anyone();
   const auto [result, now, forbidden] =
       kick ? co_await context.store.kick(user_id) : co_await context.store.leave(user_id, actor);
   if (forbidden) co_return refusal_for(request, actor);
@@ -220,7 +244,9 @@ awaitable<Response> leave_handler(ServerContext& context, const Request& request
 
 awaitable<Response> heartbeat_handler(ServerContext& context, const Request& request,
                                       std::string_view user_id) {
-  const auto actor = actor_of(context, request, user_id);
+  const auto acting = acting_as(context, request, user_id);
+  if (acting.refusal) co_return *acting.refusal;
+  const auto& actor = acting.actor;
   const auto [result, now, forbidden] = co_await context.store.heartbeat(user_id, actor);
   if (forbidden) co_return refusal_for(request, actor);
   if (result.outcome != engine::Outcome::ok) {
@@ -474,7 +500,9 @@ StreamAdmission admit_stream(const ServerContext& context, const Request& reques
     return admission;
   }
   admission.user_id = std::string(*decoded);
-  admission.actor = actor_of(context, request, admission.user_id);
+  auto acting = acting_as(context, request, admission.user_id);
+  admission.actor = acting.actor;
+  admission.refusal = std::move(acting.refusal);
   return admission;
 }
 
