@@ -503,6 +503,17 @@ StreamAdmission admit_stream(const ServerContext& context, const Request& reques
   auto acting = acting_as(context, request, admission.user_id);
   admission.actor = acting.actor;
   admission.refusal = std::move(acting.refusal);
+  // Each stream holds a socket, a queue and a store registration: a bounded number per user,
+  // like the gate's requests in flight. Checked here, before the stream registers with the
+  // Hub without suspending, so that openings racing on other threads can pass the limit by
+  // at most one each.
+  const auto limit = context.limits.max_streams_per_user;
+  if (!admission.refusal && context.hub.streams_of(admission.user_id) >= limit) {
+    admission.refusal = error_response(request, status::too_many_requests,
+                                       "too many open streams for this user (at most " +
+                                           std::to_string(limit) + "); close one first");
+    admission.refusal->set(beast_http::field::retry_after, "5");
+  }
   return admission;
 }
 
