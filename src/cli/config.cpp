@@ -652,6 +652,10 @@ const std::vector<Setting>& settings() {
         count(
             "max_queued_messages", limits, "Messages queued per stream before dropping it", false,
             [](auto& c) -> auto& { return c.limits.max_queued_messages; }, 1, 1'000'000),
+        count(
+            "max_streams_per_user", limits,
+            "Event streams and WebSockets one user may hold open at once (429 beyond)", false,
+            [](auto& c) -> auto& { return c.limits.max_streams_per_user; }, 1, 10'000),
 
         text_checked_by(
             "service_name", page, "Name of the service, in the page's title and texts", "TEXT",

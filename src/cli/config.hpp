@@ -40,7 +40,8 @@ struct Limits {
   Duration keep_alive_timeout = std::chrono::seconds{60};  // idle keep-alive connection
   Duration sse_keepalive_interval = std::chrono::seconds{15};
   Duration position_update_interval = std::chrono::seconds{1};
-  std::size_t max_queued_messages = 64;  // per stream; a slower client is dropped
+  std::size_t max_queued_messages = 64;   // per stream; a slower client is dropped
+  std::size_t max_streams_per_user = 16;  // SSE + WebSocket streams open at once, per user
 };
 
 struct Config {

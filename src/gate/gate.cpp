@@ -14,11 +14,11 @@
 #include <boost/beast/http/write.hpp>
 #include <limits>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "gate/headers.hpp"
 #include "gate/page.hpp"
+#include "http/json_text.hpp"
 #include "http/stream_session_support.hpp"
 #include "http/web_routes.hpp"
 
@@ -44,7 +44,7 @@ http::Response json_answer(unsigned version, status code, std::string_view detai
   http::Response response{code, version};
   response.set(beast_http::field::content_type, "application/json");
   response.set(beast_http::field::cache_control, "no-store");
-  response.body() = nlohmann::json{{"detail", detail}}.dump();
+  response.body() = http::detail_json(detail);
   response.prepare_payload();
   return response;
 }
@@ -133,6 +133,7 @@ Gate::Gate(http::ServerContext& context, const Clock& clock, GateOptions options
       clock_(clock),
       options_(std::move(options)),
       overlay_tag_("<script src=\"" + options_.prefix + "/assets/overlay.js\" defer></script>"),
+      upstream_host_(upstream_authority(options_.upstream.host, options_.upstream.port)),
       traffic_(context.hub, context.store) {
   if (!options_.upstream.host.empty()) pool_.emplace(clock_, options_.upstream);
 }
@@ -292,7 +293,8 @@ awaitable<http::GatewayOutcome> Gate::on_request_header(beast::tcp_stream& strea
   boost::system::error_code ec;
   const auto peer = stream.socket().remote_endpoint(ec);
   prepare_upstream_request(
-      request.base(), {ec ? std::string("unknown") : peer.address().to_string(), exchange.user_id});
+      request.base(),
+      {ec ? std::string("unknown") : peer.address().to_string(), exchange.user_id, upstream_host_});
   if (chunked) request.chunked(true);
   // The overlay goes into pages: ask for them uncompressed (pages are small).
   if (navigation) request.erase(beast_http::field::accept_encoding);

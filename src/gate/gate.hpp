@@ -88,6 +88,7 @@ class Gate final : public http::Gateway {
   const Clock& clock_;
   GateOptions options_;
   std::string overlay_tag_;
+  std::string upstream_host_;  // the Host of a request that came without one
   std::optional<UpstreamPool> pool_;
   TrafficRegistry traffic_;
   std::mutex activity_mutex_;

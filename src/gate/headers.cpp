@@ -135,7 +135,17 @@ void prepare_upstream_request(RequestHeader& header, const ForwardedFor& from) {
     header.erase(beast_http::field::cookie);
     if (!rest.empty()) header.set(beast_http::field::cookie, rest);
   }
+  if (header[beast_http::field::host].empty() && !from.upstream_host.empty()) {
+    header.set(beast_http::field::host, from.upstream_host);
+  }
   header.version(11);
+}
+
+std::string upstream_authority(std::string_view host, std::uint16_t port) {
+  std::string authority =
+      host.find(':') != std::string_view::npos ? "[" + std::string(host) + "]" : std::string(host);
+  if (port != 80) authority += ":" + std::to_string(port);
+  return authority;
 }
 
 bool is_navigation(const RequestHeader& header) {

@@ -13,7 +13,9 @@
 // - X-Waitroom-User is the admitted user id; a value the client sent is dropped first, so
 //   that nobody can pass for someone else with it;
 // - the waitroom_ticket cookie is removed (it is waitroom's credential, not the app's);
-// - Expect is removed: the gate answers 100-continue itself once the request is admitted.
+// - Expect is removed: the gate answers 100-continue itself once the request is admitted;
+// - the request goes out as HTTP/1.1, with the upstream's Host when an HTTP/1.0 client
+//   sent none.
 // The trusted identity header is left as it is: by the trust model (identity.hpp) it
 // comes from the front proxy, and the upstream may read the same header.
 #pragma once
@@ -46,8 +48,15 @@ void strip_hop_by_hop(Fields& fields, bool keep_upgrade);
 struct ForwardedFor {
   std::string client_address;  // the TCP peer's address
   std::string user_id;         // the admitted user
+  // The Host for a request that has none (HTTP/1.0 allows that, the HTTP/1.1 request to
+  // the upstream does not): the upstream's host[:port] (upstream_authority).
+  std::string upstream_host = {};
 };
 void prepare_upstream_request(RequestHeader& header, const ForwardedFor& from);
+
+// host[:port] as a Host field names it: the port left out when it is 80, an IPv6 address
+// in brackets.
+std::string upstream_authority(std::string_view host, std::uint16_t port);
 
 // The Cookie header without waitroom's own cookie; empty when nothing else is left.
 std::string without_ticket_cookie(std::string_view cookie_header);

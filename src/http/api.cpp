@@ -3,10 +3,12 @@
 #include "http/api.hpp"
 
 #include <boost/beast/http/field.hpp>
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "http/identity.hpp"
 #include "http/json_messages.hpp"
+#include "http/json_text.hpp"
 #include "http/prometheus.hpp"
 #include "http/user_id.hpp"
 #include "http/web_routes.hpp"
@@ -46,9 +48,14 @@ Response refusal(const Request& request, AuthDecision decision) {
   return error_response(request, status::forbidden, "not allowed to act for this user");
 }
 
+// The segment is echoed as the client sent it (error_response makes any byte safe), cut
+// short: a path may be as long as the header limit.
 Response invalid_user_id(const Request& request, std::string_view segment) {
-  return error_response(request, status::unprocessable_entity,
-                        "invalid user id: " + std::string(segment));
+  constexpr std::size_t kMaxEcho = 100;
+  std::string detail = "invalid user id: ";
+  detail += segment.substr(0, kMaxEcho);
+  if (segment.size() > kMaxEcho) detail += "...";
+  return error_response(request, status::unprocessable_entity, detail);
 }
 
 bool secure_cookie(const ServerContext& context, const Request& request) {
@@ -64,20 +71,36 @@ bool secure_cookie(const ServerContext& context, const Request& request) {
   return proto == "https" || proto == "HTTPS";
 }
 
-// Who the request acts as for `user_id`; the store checks it where it acts.
-store::Actor actor_of(const ServerContext& context, const Request& request,
-                      std::string_view user_id) {
-  auto actor = actor_for(context.auth, credentials_of(request), user_id);
-  // Behind a trusted front proxy, its identity header acts on that id (identity.hpp); naming
-  // another id, it is someone else's credential (403, not 401).
-  if (!context.trusted_user_header.empty()) {
-    if (const auto identity = identify(context, request);
-        identity && identity->from_trusted_header) {
-      actor.has_credentials = true;
-      if (identity->user_id == user_id) actor.any_generation = true;
+// Who the request acts as for `user_id` (the store checks it where it acts), or the answer
+// that refuses it before the store is asked.
+struct ActingAs {
+  store::Actor actor;
+  std::optional<Response> refusal;
+};
+
+ActingAs acting_as(const ServerContext& context, const Request& request, std::string_view user_id) {
+  const auto credentials = credentials_of(request);
+  ActingAs acting{actor_for(context.auth, credentials, user_id), std::nullopt};
+  if (context.trusted_user_header.empty()) return acting;
+  // Behind a trusted front proxy, its identity header IS the caller (identity.hpp): an
+  // invalid value is refused as the gate refuses it, and a valid one acts on its own id, on
+  // any generation, and on no other, whatever ticket comes with it: one account, one place.
+  // Only the backend key still acts for anyone.
+  std::string error;
+  const auto identity = identify(context, request, &error);
+  if (!error.empty()) {
+    acting.refusal = error_response(request, status::bad_request, error);
+  } else if (identity && identity->from_trusted_header) {
+    if (identity->user_id == user_id) {
+      acting.actor.has_credentials = true;
+      acting.actor.any_generation = true;
+    } else if (!is_api_key(context.auth, credentials)) {
+      acting.refusal = error_response(
+          request, status::forbidden,
+          context.trusted_user_header + " names another user; act on " + identity->user_id);
     }
   }
-  return actor;
+  return acting;
 }
 
 std::optional<Response> require_admin(ServerContext& context, const Request& request) {
@@ -106,96 +129,39 @@ json settings_json(const engine::Settings& settings, bool paused) {
           {"paused", paused}};
 }
 
-// Reads a duration setting: seconds as a number, or a string such as "250ms" or "5s".
-std::optional<Duration> duration_value(const json& value, std::string_view name,
-                                       std::string& error) {
-  if (value.is_number()) {
-    const double seconds = value.get<double>();
-    if (!(seconds >= 0) || seconds > 1e9) {
-      error = std::string(name) + " must be a non-negative number of seconds";
-      return std::nullopt;
-    }
-    return Duration{std::int64_t(seconds * 1000.0 + 0.5)};
+// The text a setting's JSON value stands for, as the environment would give it, so that the
+// one parser and validator of each setting (cli::set_runtime_setting) decides: a string as
+// it is ("250ms", "front"), a number in plain decimal notation (0.0004 must reach the
+// duration parser as "0.0004", which it refuses as finer than a millisecond, never as a
+// rounded 0), and anything else as its JSON text, which every setting refuses with its
+// usual message.
+std::string setting_text(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_number_float()) {
+    char buffer[400];  // the longest fixed-notation double is about 330 characters
+    const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value.get<double>(),
+                                         std::chars_format::fixed);
+    if (ec == std::errc{}) return std::string(buffer, end);
   }
-  if (value.is_string()) {
-    try {
-      return cli::parse_duration(value.get<std::string>(), name);
-    } catch (const std::exception& e) {
-      error = e.what();
-      return std::nullopt;
-    }
-  }
-  error = std::string(name) + " must be a number of seconds";
-  return std::nullopt;
+  return json_text(value);
 }
 
-std::optional<std::uint32_t> count_value(const json& value, std::string_view name,
-                                         std::uint32_t min, std::string& error) {
-  if (value.is_number_integer() || value.is_number_unsigned()) {
-    const auto number = value.get<std::int64_t>();
-    if (number >= std::int64_t(min) && number <= 10'000'000) return std::uint32_t(number);
-  }
-  error = std::string(name) + " must be an integer from " + std::to_string(min) + " to 10000000";
-  return std::nullopt;
-}
-
-// Applies a partial settings object to `settings`; an error message on the first invalid
-// or unknown key.
+// Applies a partial settings object to `settings` with the start-up's validation, all or
+// nothing; the start-up's error message for the first invalid or unknown key.
 std::string apply_settings(const json& body, engine::Settings& settings,
                            std::optional<bool>& paused) {
-  std::string error;
+  cli::Config config;
+  config.engine = settings;
   for (const auto& [key, value] : body.items()) {
-    auto duration = [&](Duration& field, bool positive) {
-      auto parsed = duration_value(value, key, error);
-      if (!parsed) return;
-      if (positive && parsed->count() <= 0) {
-        error = key + " must be positive";
-        return;
-      }
-      field = *parsed;
-    };
-    if (key == "max_active_users") {
-      if (auto n = count_value(value, key, 0, error)) settings.max_active_users = *n;
-    } else if (key == "max_draft_misses") {
-      if (auto n = count_value(value, key, 0, error)) settings.max_draft_misses = *n;
-    } else if (key == "session_duration") {
-      duration(settings.session_duration, true);
-    } else if (key == "draft_duration") {
-      duration(settings.draft_duration, true);
-    } else if (key == "idle_timeout") {
-      duration(settings.idle_timeout, false);
-    } else if (key == "presence_timeout") {
-      duration(settings.presence_timeout, false);
-    } else if (key == "expiring_soon") {
-      duration(settings.expiring_soon, false);
-    } else if (key == "disconnected_retention") {
-      duration(settings.disconnected_retention, false);
-    } else if (key == "requeue_policy") {
-      if (value == "back") {
-        settings.requeue_policy = engine::RequeuePolicy::back;
-      } else if (value == "front") {
-        settings.requeue_policy = engine::RequeuePolicy::front;
-      } else {
-        error = "requeue_policy must be \"back\" or \"front\"";
-      }
-    } else if (key == "session_renewal") {
-      if (value.is_boolean()) {
-        settings.session_renewal = value.get<bool>();
-      } else {
-        error = "session_renewal must be true or false";
-      }
-    } else if (key == "paused") {
-      if (value.is_boolean()) {
-        paused = value.get<bool>();
-      } else {
-        error = "paused must be true or false";
-      }
-    } else {
-      error = "unknown setting: " + key;
+    try {
+      cli::set_runtime_setting(config, key, setting_text(value));
+    } catch (const cli::ConfigError& e) {
+      return e.what();
     }
-    if (!error.empty()) return error;
+    if (key == "paused") paused = config.paused;
   }
-  return error;
+  settings = config.engine;
+  return {};
 }
 
 // ---- handlers ----
@@ -217,7 +183,9 @@ awaitable<Response> join_handler(ServerContext& context, const Request& request,
                                  std::string_view user_id) {
   // A new id needs no credentials: only an existing record is protected (by the store, in
   // the same step as the join, so that of simultaneous joins of a new id only one gets it).
-  const auto actor = actor_of(context, request, user_id);
+  const auto acting = acting_as(context, request, user_id);
+  if (acting.refusal) co_return *acting.refusal;
+  const auto& actor = acting.actor;
   const auto joined = co_await context.store.join(user_id, actor);
   if (joined.forbidden) co_return refusal_for(request, actor);
   const auto& result = joined.result;
@@ -239,7 +207,9 @@ awaitable<Response> join_handler(ServerContext& context, const Request& request,
 
 awaitable<Response> confirm_handler(ServerContext& context, const Request& request,
                                     std::string_view user_id) {
-  const auto actor = actor_of(context, request, user_id);
+  const auto acting = acting_as(context, request, user_id);
+  if (acting.refusal) co_return *acting.refusal;
+  const auto& actor = acting.actor;
   const auto [result, now, forbidden] = co_await context.store.confirm(user_id, actor);
   if (forbidden) co_return refusal_for(request, actor);
   if (result.outcome != engine::Outcome::ok) {
@@ -250,34 +220,40 @@ awaitable<Response> confirm_handler(ServerContext& context, const Request& reque
             {"session_duration", seconds_json(result.after.total_duration)},
             {"expires_at", format_instant(result.after.deadline)},
             {"remaining_time", seconds_json(remaining(result.after.deadline, now))}};
-  co_return json_response(request, status::ok, body.dump());
+  co_return json_response(request, status::ok, json_text(body));
 }
 
 awaitable<Response> leave_handler(ServerContext& context, const Request& request,
                                   std::string_view user_id, bool kick) {
+  std::optional<ActingAs> acting;
   if (kick) {
     if (auto refused = require_admin(context, request)) co_return *refused;
+  } else {
+    acting = acting_as(context, request, user_id);
+    if (acting->refusal) co_return *acting->refusal;
   }
-  const auto actor = actor_of(context, request, user_id);
+  const auto actor = acting ? acting->actor : store::Actor::anyone();
   const auto [result, now, forbidden] =
       kick ? co_await context.store.kick(user_id) : co_await context.store.leave(user_id, actor);
   if (forbidden) co_return refusal_for(request, actor);
   if (result.outcome == engine::Outcome::unknown_user) {
     co_return error_response(request, status::not_found, "unknown user");
   }
-  co_return json_response(request, status::ok, leave_json(user_id, result.previous).dump());
+  co_return json_response(request, status::ok, json_text(leave_json(user_id, result.previous)));
 }
 
 awaitable<Response> heartbeat_handler(ServerContext& context, const Request& request,
                                       std::string_view user_id) {
-  const auto actor = actor_of(context, request, user_id);
+  const auto acting = acting_as(context, request, user_id);
+  if (acting.refusal) co_return *acting.refusal;
+  const auto& actor = acting.actor;
   const auto [result, now, forbidden] = co_await context.store.heartbeat(user_id, actor);
   if (forbidden) co_return refusal_for(request, actor);
   if (result.outcome != engine::Outcome::ok) {
     co_return error_response(request, status::not_found, "user is not connected");
   }
   json body{{"status", "extended"}, {"ttl", seconds_json(result.remaining)}};
-  co_return json_response(request, status::ok, body.dump());
+  co_return json_response(request, status::ok, json_text(body));
 }
 
 awaitable<Response> timers_handler(ServerContext& context, const Request& request,
@@ -292,7 +268,7 @@ awaitable<Response> timers_handler(ServerContext& context, const Request& reques
             {"total_duration", seconds_json(view.total_duration)},
             {"expires_at", format_instant(view.deadline)}};
   }
-  co_return json_response(request, status::ok, body.dump());
+  co_return json_response(request, status::ok, json_text(body));
 }
 
 awaitable<Response> queue_metrics_handler(ServerContext& context, const Request& request) {
@@ -308,7 +284,7 @@ awaitable<Response> queue_metrics_handler(ServerContext& context, const Request&
             {"average_session_time", seconds_json(m.average_session)},
             {"total_joins", m.counters.joins},
             {"total_admissions", m.counters.admissions}};
-  co_return json_response(request, status::ok, body.dump());
+  co_return json_response(request, status::ok, json_text(body));
 }
 
 awaitable<Response> prometheus_handler(ServerContext& context, const Request& request) {
@@ -352,13 +328,13 @@ awaitable<Response> get_users_handler(ServerContext& context, const Request& req
   json body{{"waiting_users", snapshot.waiting},
             {"draft_users", snapshot.draft},
             {"active_users", snapshot.connected}};
-  co_return json_response(request, status::ok, body.dump());
+  co_return json_response(request, status::ok, json_text(body));
 }
 
 awaitable<Response> pause_handler(ServerContext& context, const Request& request, bool pause) {
   if (auto refused = require_admin(context, request)) co_return *refused;
   const bool paused = co_await context.store.set_paused(pause);
-  co_return json_response(request, status::ok, json{{"paused", paused}}.dump());
+  co_return json_response(request, status::ok, json_text(json{{"paused", paused}}));
 }
 
 awaitable<Response> settings_handler(ServerContext& context, const Request& request, bool update) {
@@ -381,7 +357,7 @@ awaitable<Response> settings_handler(ServerContext& context, const Request& requ
     if (paused) co_await context.store.set_paused(*paused);
   }
   const auto m = co_await context.store.metrics();
-  co_return json_response(request, status::ok, settings_json(settings, m.paused).dump());
+  co_return json_response(request, status::ok, json_text(settings_json(settings, m.paused)));
 }
 
 }  // namespace
@@ -429,7 +405,7 @@ Response unavailable_response(const Request& request, std::string_view detail) {
 }
 
 Response error_response(const Request& request, status code, std::string_view detail) {
-  auto response = json_response(request, code, json{{"detail", detail}}.dump());
+  auto response = json_response(request, code, detail_json(detail));
   if (code == status::unauthorized) response.set(beast_http::field::www_authenticate, "Bearer");
   return response;
 }
@@ -490,12 +466,12 @@ awaitable<Response> handle_api(ServerContext& context, const Request& request,
       const auto health = context.store.health();
       if (health.ok) {
         co_return json_response(request, status::ok,
-                                json{{"status", "ok"}, {"store", health.store}}.dump());
+                                json_text(json{{"status", "ok"}, {"store", health.store}}));
       }
       auto response = json_response(
           request, status::service_unavailable,
-          json{{"status", "unavailable"}, {"store", health.store}, {"detail", health.detail}}
-              .dump());
+          json_text(
+              json{{"status", "unavailable"}, {"store", health.store}, {"detail", health.detail}}));
       response.set(beast_http::field::retry_after, "1");
       co_return response;
     }
@@ -524,7 +500,20 @@ StreamAdmission admit_stream(const ServerContext& context, const Request& reques
     return admission;
   }
   admission.user_id = std::string(*decoded);
-  admission.actor = actor_of(context, request, admission.user_id);
+  auto acting = acting_as(context, request, admission.user_id);
+  admission.actor = acting.actor;
+  admission.refusal = std::move(acting.refusal);
+  // Each stream holds a socket, a queue and a store registration: a bounded number per user,
+  // like the gate's requests in flight. Checked here, before the stream registers with the
+  // Hub without suspending, so that openings racing on other threads can pass the limit by
+  // at most one each.
+  const auto limit = context.limits.max_streams_per_user;
+  if (!admission.refusal && context.hub.streams_of(admission.user_id) >= limit) {
+    admission.refusal = error_response(request, status::too_many_requests,
+                                       "too many open streams for this user (at most " +
+                                           std::to_string(limit) + "); close one first");
+    admission.refusal->set(beast_http::field::retry_after, "5");
+  }
   return admission;
 }
 

@@ -67,7 +67,7 @@ store::Actor actor_for(const AuthPolicy& policy, const Credentials& credentials,
     if (claims->user_id == user_id) actor.generations[slot] = claims->generation;
   };
   if (!credentials.bearer.empty()) {
-    if (!policy.api_key.empty() && auth::constant_time_equals(credentials.bearer, policy.api_key)) {
+    if (is_api_key(policy, credentials)) {
       actor.any_generation = true;
       actor.has_credentials = true;
       return actor;
@@ -81,6 +81,11 @@ store::Actor actor_for(const AuthPolicy& policy, const Credentials& credentials,
   }
   consider_ticket(credentials.cookie_ticket, 1);
   return actor;
+}
+
+bool is_api_key(const AuthPolicy& policy, const Credentials& credentials) {
+  return !policy.api_key.empty() && !credentials.bearer.empty() &&
+         auth::constant_time_equals(credentials.bearer, policy.api_key);
 }
 
 AuthDecision refusal_of(const store::Actor& actor) {

@@ -45,6 +45,9 @@ std::string_view find_cookie(std::string_view cookie_header, std::string_view na
 store::Actor actor_for(const AuthPolicy& policy, const Credentials& credentials,
                        std::string_view user_id);
 
+// Whether the bearer token is the backend API key (which acts for any user).
+bool is_api_key(const AuthPolicy& policy, const Credentials& credentials);
+
 // How to refuse an actor whom the store refused: forbidden or unauthorized.
 AuthDecision refusal_of(const store::Actor& actor);
 

@@ -10,7 +10,8 @@
 // WebSocket) hands the socket over to that session for the rest of the connection, unless
 // the store refuses to open the stream for the caller: then it is answered 401/403 like any
 // other request and the connection goes on. When the store's backend (Redis) cannot answer,
-// any route gets 503 with Retry-After and the connection goes on.
+// any route gets 503 with Retry-After and the connection goes on. A HEAD request is routed
+// like a GET (router.hpp) and gets that answer's header alone, whatever the route.
 #include <spdlog/spdlog.h>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -197,7 +198,8 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
     // the route. Caught here so that the session and its connection go on.
     std::optional<Response> unavailable;
     bool answered = false;
-    if (match.kind == RouteMatch::Kind::found && match.route == RouteId::status) {
+    const bool head = request.method() == beast_http::verb::head;
+    if (match.kind == RouteMatch::Kind::found && match.route == RouteId::status && !head) {
       try {
         answered = co_await answer_status(context, request, match.parameter, out);
       } catch (const store::Unavailable& e) {
@@ -283,6 +285,8 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
         }
       }
       keep_alive = response->keep_alive();
+      // HEAD: the GET answer's header, its Content-Length included, without the body.
+      if (head) response->body().clear();
       serialize(*response, out);
     }
 

@@ -92,6 +92,15 @@ std::size_t Hub::open_streams() const {
   return open_streams_;
 }
 
+std::size_t Hub::streams_of(const std::string& user_id) const {
+  std::lock_guard lock(mutex_);
+  const auto found = subscribers_.find(user_id);
+  if (found == subscribers_.end()) return 0;
+  const auto& streams = found->second.streams;
+  return std::size_t(std::count_if(streams.begin(), streams.end(),
+                                   [](const auto& stream) { return stream->counted(); }));
+}
+
 std::vector<std::string> Hub::subscribed_users() const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> users;

@@ -50,6 +50,8 @@ class Hub final : public store::EventSink {
   void on_notifications_lost() override;
 
   std::size_t open_streams() const;
+  // The counted streams (SSE, WebSocket) open for one user.
+  std::size_t streams_of(const std::string& user_id) const;
   std::vector<std::string> subscribed_users() const;
   // Sends a waiting update to each user in `users` (parallel to positions.views) who is
   // waiting at a position other than the last one sent. Returns how many were sent.

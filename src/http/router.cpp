@@ -16,6 +16,16 @@ void Router::add(http::verb method, std::string_view pattern, RouteId route) {
   routes_.push_back(std::move(entry));
 }
 
+namespace {
+
+// HEAD is answered like GET without the body (RFC 9110 §9.3.2) on every GET route but the
+// streams, whose answer is nothing but their body.
+bool answers_head(RouteId route) {
+  return route != RouteId::events && route != RouteId::websocket;
+}
+
+}  // namespace
+
 RouteMatch Router::match(http::verb method, std::string_view target) const {
   std::string_view path = target.substr(0, target.find('?'));
   RouteMatch result;
@@ -29,15 +39,18 @@ RouteMatch Router::match(http::verb method, std::string_view target) const {
     } else if (path != route.prefix) {
       continue;
     }
-    if (route.method == method) {
+    const bool head_as_get = route.method == http::verb::get && answers_head(route.route);
+    if (route.method == method || (method == http::verb::head && head_as_get)) {
       result.kind = RouteMatch::Kind::found;
       result.route = route.route;
       result.parameter = parameter;
       return result;
     }
-    if (std::find(allowed.begin(), allowed.end(), route.method) == allowed.end()) {
-      allowed.push_back(route.method);
-    }
+    auto allow = [&](http::verb verb) {
+      if (std::find(allowed.begin(), allowed.end(), verb) == allowed.end()) allowed.push_back(verb);
+    };
+    allow(route.method);
+    if (head_as_get) allow(http::verb::head);
   }
   if (!allowed.empty()) {
     result.kind = RouteMatch::Kind::method_not_allowed;

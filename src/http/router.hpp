@@ -2,7 +2,8 @@
 // `{}` parameter that matches a single non-empty segment (the user id). The table is
 // small (about twenty routes), so a linear scan beats anything cleverer and keeps 404
 // (no pattern matches the path) and 405 (a pattern matches with another method; the
-// answer lists the allowed methods) simple to get right.
+// answer lists the allowed methods) simple to get right. HEAD matches every GET route but
+// the streams (events, ws); the session then sends the GET answer's header alone.
 #pragma once
 
 #include <boost/beast/http/verb.hpp>

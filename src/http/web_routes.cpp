@@ -112,13 +112,16 @@ void append_seconds_field(std::string& out, std::string_view key, Duration durat
 // when the expiring-soon warning comes, and how often to send heartbeats. It reads without
 // side effects: a page or an overlay asking is no proof of presence or activity.
 awaitable<Response> me_response(ServerContext& context, const Request& request) {
+  // Who the caller is (the trusted header, else the ticket cookie; never a bearer token,
+  // which behind the gate belongs to the upstream). An invalid trusted header is refused, as
+  // everywhere.
+  std::string error;
+  const auto caller = identify(context, request, &error);
+  if (!error.empty()) co_return error_response(request, status::bad_request, error);
   const auto settings = co_await context.store.settings();
   const auto metrics = co_await context.store.metrics();
   std::string body;
   body.reserve(256);
-  // Who the caller is (the trusted header, else the ticket cookie; never a bearer token,
-  // which behind the gate belongs to the upstream).
-  const auto caller = identify(context, request);
   std::optional<store::Viewed> viewed;
   if (caller) {
     viewed = co_await context.store.find(caller->user_id);

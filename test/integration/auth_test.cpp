@@ -3,7 +3,9 @@
 // credentials (401 + WWW-Authenticate: Bearer) and with another user's ticket (403), and
 // such refusals change nothing; the user's ticket (header or cookie) and the backend API
 // key are accepted; the admin token does not act as a user; admin routes need the admin
-// token; --auth-mode open needs no ticket at all.
+// token; --auth-mode open needs no ticket at all. With --trusted-user-header, an invalid
+// value in it is refused (400) on every route that acts, and present, it lets its caller
+// act on its own id only (403 on any other, whatever ticket comes with it).
 #include <cctype>
 
 #include "harness/waitroom_fixture.hpp"
@@ -134,6 +136,41 @@ TEST_F(AuthTest, AdminRoutesNeedTheAdminToken) {
   Json status = client().status("someone").json();
   EXPECT_EQ(status["status"], "disconnected") << status.dump();
   EXPECT_EQ(status["reason"], "kicked") << status.dump();
+}
+
+TEST_F(AuthTest, TheTrustedHeaderActsOnItsOwnIdOnly) {
+  WAITROOM_START_SERVER({"--trusted-user-header", "X-Forwarded-Email", "--max-active-users", "1",
+                         "--api-key", kApiKey});
+  ASSERT_NO_FATAL_FAILURE(join_two());  // owner (draft) and other (waiting), with tickets
+  const Headers bad = {{"X-Forwarded-Email", "bad id"}};
+  const Headers alice = {{"X-Forwarded-Email", "alice@example.com"}};
+
+  // An invalid value is refused, not ignored (which made its caller anonymous).
+  const auto bad_join = client().join("dave", bad);
+  EXPECT_EQ(bad_join.status, 400) << bad_join.describe();
+  EXPECT_NE(bad_join.json().value("detail", "").find("X-Forwarded-Email"), std::string::npos)
+      << bad_join.describe();
+  EXPECT_EQ(client().status("dave").json().value("status", Json()), nullptr) << "dave joined";
+  Headers bad_with_ticket = bad;
+  bad_with_ticket.emplace_back("Authorization", "Bearer " + owner_ticket_);
+  expect_refused_everywhere(bad_with_ticket, 400, "with an invalid trusted header");
+  EXPECT_EQ(client().get("/queue/me", bad).status, 400);
+
+  // Present, it acts on its own id only: one account, one place.
+  const auto other_join = client().join("dave", alice);
+  EXPECT_EQ(other_join.status, 403) << other_join.describe();
+  EXPECT_EQ(client().status("dave").json().value("status", Json()), nullptr) << "dave joined";
+  Headers alice_with_owner_ticket = alice;
+  alice_with_owner_ticket.emplace_back("Authorization", "Bearer " + owner_ticket_);
+  expect_refused_everywhere(alice_with_owner_ticket, 403, "with another id in the trusted header");
+  const auto own = client().join("alice@example.com", alice);
+  ASSERT_EQ(own.status, 200) << own.describe();
+  EXPECT_EQ(client().leave("alice@example.com", alice).status, 200);
+  // The public routes stay public, and the backend key still acts for anyone.
+  EXPECT_EQ(client().get("/queue/status/owner", alice).status, 200);
+  Headers alice_with_key = alice;
+  alice_with_key.emplace_back("Authorization", std::string("Bearer ") + kApiKey);
+  EXPECT_EQ(client().leave("other", alice_with_key).status, 200);
 }
 
 TEST_F(AuthTest, OpenModeNeedsNoTickets) {

@@ -4,7 +4,9 @@
 // body over 16 KiB → 413; unknown route → 404; wrong method → 405 with Allow; headers over
 // the limit → 431; each a JSON {"detail": ...}. Garbage bytes get the connection closed,
 // and a slowloris connection (headers never finished) is closed by --header-timeout while
-// other clients are served. /health answers after each.
+// other clients are served. /health answers after each. Raw bytes that are not UTF-8 (in
+// a path, a stream's path, a setting's value) get the same 422, as valid JSON.
+#include <cstdlib>
 #include <iostream>
 
 #include "harness/waitroom_fixture.hpp"
@@ -123,6 +125,48 @@ TEST_F(BadInputTest, BadBodiesRoutesMethodsAndHeaders) {
   Headers many_headers;
   for (int i = 0; i < 800; ++i) many_headers.emplace_back("X-H" + std::to_string(i), "value-value");
   expect_error(many->get("/health", many_headers), 431, "800 small headers (17 KiB)");
+  expect_healthy();
+}
+
+// Sends `request` on a fresh connection and reads until the server closes it: the status
+// code and the body (everything after the header).
+std::pair<int, std::string> raw_exchange(std::uint16_t port, const std::string& request) {
+  RawConnection raw(port);
+  raw.send(request);
+  raw.read_until_closed(5s);
+  const auto& text = raw.received();
+  int status = 0;
+  if (text.rfind("HTTP/1.", 0) == 0 && text.size() >= 12) status = std::atoi(text.c_str() + 9);
+  const auto header_end = text.find("\r\n\r\n");
+  return {status, header_end == std::string::npos ? "" : text.substr(header_end + 4)};
+}
+
+TEST_F(BadInputTest, BytesThatAreNotUtf8AreAnInvalidUserIdNotAnInternalError) {
+  WAITROOM_START_SERVER({"--admin-token", kAdminToken});
+  const std::vector<std::string> requests = {
+      "POST /queue/join/\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "GET /queue/status/\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "POST /queue/leave/a\xc3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "GET /queue/events/\xc3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "GET /ws/\xc3\xff HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+  };
+  for (const auto& request : requests) {
+    const auto [status, body] = raw_exchange(port(), request);
+    const auto what = request.substr(0, request.find(" HTTP/"));
+    EXPECT_EQ(status, 422) << what << ": " << body;
+    const auto json = Json::parse(body, nullptr, false);
+    ASSERT_FALSE(json.is_discarded()) << what << ": not JSON (or not UTF-8): " << body;
+    EXPECT_EQ(json.value("detail", "").rfind("invalid user id: ", 0), 0u) << what << ": " << body;
+  }
+
+  // A setting's value echoed in its error, cut where a character is two bytes long.
+  std::string cut_value = "x";
+  for (int i = 0; i < 40; ++i) cut_value += "\xc3\xa9";  // "é" forty times
+  const auto settings = client().post(
+      "/queue/admin/settings", Json{{"session_duration", cut_value}}.dump(), bearer(kAdminToken));
+  EXPECT_EQ(settings.status, 422) << settings.describe();
+  EXPECT_FALSE(settings.json().is_discarded()) << settings.describe();
   expect_healthy();
 }
 

@@ -3,7 +3,8 @@
 // (one with an open stream is not); a connected user without heartbeat for --idle-timeout
 // is disconnected as `idle_timeout` and the slot goes to the next user; an admin kick
 // reaches the user's streams (every open tab); pausing stops admissions and resuming
-// admits at once; lowering the cap at run time kicks nobody.
+// admits at once; lowering the cap at run time kicks nobody; the admin's settings are
+// refused (422, nothing changed) wherever the start-up configuration would refuse them.
 #include "harness/waitroom_fixture.hpp"
 
 namespace waitroom::test {
@@ -130,6 +131,56 @@ TEST_F(LifecycleTest, LoweringTheCapKicksNobody) {
       client().post("/queue/admin/settings", R"({"max_active_users":-4})", bearer(kAdminToken));
   EXPECT_EQ(invalid.status, 422) << invalid.describe();
   EXPECT_EQ(client().metrics().json().value("total_slots", Json()), 1);
+}
+
+TEST_F(LifecycleTest, AdminSettingsAreValidatedLikeTheStartUp) {
+  WAITROOM_START_SERVER({"--admin-token", kAdminToken});
+  auto post = [&](const std::string& body) {
+    return client().post("/queue/admin/settings", body, bearer(kAdminToken));
+  };
+  // What the start-up refuses, with the start-up's words.
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"({"max_active_users":0})", "expected an integer from 1 to 1000000"},
+      {R"({"max_active_users":1000001})", "expected an integer from 1 to 1000000"},
+      {R"({"max_active_users":2.5})", "expected an integer from 1 to 1000000"},
+      {R"({"max_active_users":"many"})", "expected an integer from 1 to 1000000"},
+      {R"({"max_draft_misses":0})", "expected an integer from 1 to 1000"},
+      {R"({"session_duration":1e9})", "too large"},
+      {R"({"draft_duration":"400d"})", "invalid duration"},
+      {R"({"session_duration":0})", "greater than 0"},
+      {R"({"idle_timeout":0.0004})", "finer than a millisecond"},
+      {R"({"presence_timeout":"0.4ms"})", "finer than a millisecond"},
+      {R"({"expiring_soon":-1})", "negative"},
+      {R"({"requeue_policy":"middle"})", "one of back, front"},
+      {R"({"session_renewal":"perhaps"})", "true or false"},
+      {R"({"paused":null})", "true or false"},
+      {R"({"port":8080})", "cannot change at run time"},
+      {R"({"max_active_users":9,"nope":1})", "unknown setting"},
+  };
+  for (const auto& [body, expected] : refused) {
+    const auto response = post(body);
+    EXPECT_EQ(response.status, 422) << body << ": " << response.describe();
+    EXPECT_NE(response.json().value("detail", "").find(expected), std::string::npos)
+        << body << ": " << response.describe();
+  }
+  // Nothing of a refused object was applied.
+  const auto unchanged = client().get("/queue/admin/settings", bearer(kAdminToken)).json();
+  EXPECT_EQ(unchanged.value("max_active_users", Json()), 50) << unchanged.dump();
+  EXPECT_EQ(unchanged.value("idle_timeout", Json()), 300) << unchanged.dump();
+
+  // What the start-up accepts, in numbers or in the start-up's strings.
+  const auto changed =
+      post(R"({"max_active_users":1000000,"idle_timeout":0.25,"session_duration":"2m",)"
+           R"("max_draft_misses":3,"expiring_soon":0,"requeue_policy":"front","paused":true})");
+  ASSERT_EQ(changed.status, 200) << changed.describe();
+  const auto json = changed.json();
+  EXPECT_EQ(json.value("max_active_users", Json()), 1000000) << json.dump();
+  EXPECT_EQ(json.value("idle_timeout", Json()), 0.25) << json.dump();
+  EXPECT_EQ(json.value("session_duration", Json()), 120) << json.dump();
+  EXPECT_EQ(json.value("max_draft_misses", Json()), 3) << json.dump();
+  EXPECT_EQ(json.value("expiring_soon", Json()), 0) << json.dump();
+  EXPECT_EQ(json.value("requeue_policy", Json()), "front") << json.dump();
+  EXPECT_EQ(json.value("paused", Json()), true) << json.dump();
 }
 
 }  // namespace

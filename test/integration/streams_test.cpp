@@ -3,7 +3,10 @@
 // notification shapes (waiting with position, draft with duration/expires_at, connected
 // with session_duration/expires_at, disconnected with reason); `: keepalive` comments
 // come on an idle SSE stream; an expiring_soon warning arrives about --expiring-soon
-// before the end of a short session, then the session_timeout disconnection.
+// before the end of a short session, then the session_timeout disconnection; a user holds
+// at most --max-streams-per-user streams at once (429 beyond).
+#include <thread>
+
 #include "harness/waitroom_fixture.hpp"
 
 namespace waitroom::test {
@@ -113,6 +116,34 @@ TEST_F(StreamsTest, IdleSseStreamGetsKeepaliveComments) {
   const auto connected = sse.next_event(5s);
   ASSERT_TRUE(connected);
   EXPECT_EQ(connected->value("status", Json()), "connected") << connected->dump();
+}
+
+TEST_F(StreamsTest, StreamsPerUserAreBounded) {
+  WAITROOM_START_SERVER({"--max-streams-per-user", "2"});
+  const std::string ticket = ticket_of(client().join("many"));
+  auto sse = std::make_unique<SseStream>(port(), "many", bearer(ticket));
+  ASSERT_TRUE(sse->is_open()) << sse->response().describe();
+  WsClient ws(port(), "many", bearer(ticket));
+  ASSERT_TRUE(ws.is_open()) << ws.response().describe();
+  // A third, of either kind, is refused; someone else's first is not.
+  SseStream third(port(), "many", bearer(ticket));
+  EXPECT_EQ(third.status(), 429) << third.response().describe();
+  EXPECT_NE(third.response().json().value("detail", "").find("streams"), std::string::npos)
+      << third.response().describe();
+  WsClient third_ws(port(), "many", bearer(ticket));
+  EXPECT_EQ(third_ws.status(), 429) << third_ws.response().describe();
+  SseStream other(port(), "other", bearer(ticket_of(client().join("other"))));
+  EXPECT_TRUE(other.is_open()) << other.response().describe();
+
+  // Once one closes, a new one opens. No event says when the server noticed the close:
+  // its open-streams gauge is polled, at most 100 times over 5 s.
+  sse.reset();
+  auto open_streams = [&] {
+    return prometheus_sample(client().get("/metrics").body, "waitroom_open_streams").value_or(-1);
+  };
+  for (int i = 0; i < 100 && open_streams() > 2; ++i) std::this_thread::sleep_for(50ms);
+  SseStream again(port(), "many", bearer(ticket));
+  EXPECT_TRUE(again.is_open()) << again.response().describe();
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 // for anything else; --web-root serves edited files from disk, never cached), and GET
 // /queue/me, which answers who the ticket cookie says the caller
 // is, nothing for a bearer token or a forged, missing or outdated ticket, and the admission
-// switch.
+// switch. HEAD is answered on every GET route but the streams, like GET without the body.
 #include <fstream>
 #include <regex>
 
@@ -80,6 +80,45 @@ TEST_F(WebRoutesTest, AssetsAreCachedByVersionAndRevalidatedOtherwise) {
     EXPECT_EQ(missing.status, 404) << path << ": " << missing.describe();
     EXPECT_EQ(missing.json()["detail"], "not found") << path;
   }
+}
+
+TEST_F(WebRoutesTest, HeadIsAnsweredLikeGetWithoutTheBody) {
+  // Load balancers check health with HEAD; curl -I asks for any page.
+  WAITROOM_START_SERVER({"--prefix", "/_waitroom", "--admin-token", kAdminToken});
+  const std::vector<std::pair<std::string, Headers>> targets = {
+      {"/_waitroom/health", {}},
+      {"/_waitroom/", {{"Accept-Language", "fr"}}},
+      {"/_waitroom", {}},
+      {"/_waitroom/assets/overlay.js", {}},
+      {"/_waitroom/assets/waiting-room.css", {}},
+      {"/_waitroom/metrics", {}},
+      {"/_waitroom/queue/metrics", {}},
+      {"/_waitroom/queue/status/nobody", {}},
+      {"/_waitroom/queue/me", {}},
+      {"/_waitroom/queue/admin/settings", bearer(kAdminToken)},
+  };
+  for (const auto& [target, headers] : targets) {
+    const auto get = client().request("GET", target, {}, headers);
+    const auto head = client().request("HEAD", target, {}, headers);
+    EXPECT_EQ(head.status, get.status) << "HEAD " << target << ": " << head.describe();
+    EXPECT_TRUE(head.body.empty()) << "HEAD " << target;
+    EXPECT_EQ(head.header("Content-Length"), std::to_string(get.body.size())) << "HEAD " << target;
+    EXPECT_EQ(head.header("Content-Type"), get.header("Content-Type")) << "HEAD " << target;
+    EXPECT_EQ(head.header("Cache-Control"), get.header("Cache-Control")) << "HEAD " << target;
+  }
+  // An error answer to HEAD has no body either, and the connection goes on.
+  const auto missing = client().request("HEAD", "/_waitroom/assets/nope.js");
+  EXPECT_EQ(missing.status, 404) << missing.describe();
+  EXPECT_TRUE(missing.body.empty());
+  // The streams have no meaning without their body.
+  for (const char* target : {"/_waitroom/queue/events/u1", "/_waitroom/ws/u1"}) {
+    const auto stream = client().request("HEAD", target);
+    EXPECT_EQ(stream.status, 405) << target << ": " << stream.describe();
+    EXPECT_EQ(stream.header("Allow"), "GET") << target;
+  }
+  EXPECT_EQ(client().post("/_waitroom/health").header("Allow"), "GET, HEAD");
+  EXPECT_EQ(client().health().status, 404);  // outside the prefix
+  EXPECT_EQ(client().get("/_waitroom/health").status, 200);
 }
 
 TEST_F(WebRoutesTest, WebRootServesTheFilesOnDisk) {

@@ -102,6 +102,10 @@ TEST_F(GateTest, WithoutASlotBrowsersGetThePageAndClientsA429) {
 TEST_F(GateTest, WaitroomRoutesLiveUnderThePrefix) {
   start_gate();
   EXPECT_EQ(client().get("/_waitroom/health").status, 200);
+  const auto head = client().request("HEAD", "/_waitroom/health");  // a load balancer's check
+  EXPECT_EQ(head.status, 200) << head.describe();
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(client().request("HEAD", "/_waitroom/").status, 200);
   EXPECT_EQ(client().get("/health").status, 429);  // the app's path, and no slot
   EXPECT_EQ(client().get("/_waitroom/nothing-here").status, 404);
   EXPECT_EQ(client().get("/_waitroomx").status, 429);  // not the prefix
@@ -229,6 +233,22 @@ TEST_F(GateTest, HeadersCrossingTheGate) {
   EXPECT_FALSE(response.header("Keep-Alive"));
   EXPECT_FALSE(response.header("Proxy-Authenticate"));
   EXPECT_EQ(response.header("X-Upstream-Kept").value_or(""), "yes");
+}
+
+TEST_F(GateTest, AnHttp10RequestWithoutHostReachesTheApp) {
+  // HTTP/1.0 needs no Host; the gate speaks HTTP/1.1 to the app, which then requires one.
+  start_gate();
+  const auto me = admit("alice");
+  RawConnection raw(port());
+  ASSERT_TRUE(raw.send("GET /echo HTTP/1.0\r\nCookie: " + me + "\r\n\r\n"));
+  raw.read_until_closed(5s);
+  const auto& received = raw.received();
+  ASSERT_EQ(received.rfind("HTTP/1.0 200", 0), 0u) << received;
+  const auto echo = Json::parse(received.substr(received.find("\r\n\r\n") + 4), nullptr, false);
+  ASSERT_FALSE(echo.is_discarded()) << received;
+  EXPECT_EQ(header_of(echo, "Host").value_or(""), "127.0.0.1:" + std::to_string(upstream().port()))
+      << echo.dump();
+  EXPECT_EQ(echo["version"], "1.1");
 }
 
 TEST_F(GateTest, KeepAliveConnectionsToTheAppAreReused) {

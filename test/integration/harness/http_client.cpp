@@ -144,6 +144,8 @@ struct HttpClient::Impl {
     http::response_parser<http::string_body> parser;
     parser.body_limit(64u << 20);
     parser.header_limit(64u << 10);
+    // An answer to HEAD has a Content-Length but no body.
+    parser.skip(request.method() == http::verb::head);
     auto read = detail::run_with_deadline(io, socket, deadline, [&](auto handler) {
       http::async_read(socket, buffer, parser, handler);
     });

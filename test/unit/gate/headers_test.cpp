@@ -1,7 +1,8 @@
 // Checks what the gate changes in relayed headers (src/gate/headers.hpp) and how its
 // watchers read a notification: hop-by-hop fields (those Connection names too) removed,
 // a WebSocket handshake's Upgrade kept, X-Forwarded-* appended or kept, X-Waitroom-User
-// replaced, the ticket cookie removed, navigations told from fetches, the overlay put
+// replaced, the ticket cookie removed, a Host added when an HTTP/1.0 client sent none,
+// navigations told from fetches, the overlay put
 // before the last </body>, and which notifications end a session.
 #include <gtest/gtest.h>
 
@@ -82,6 +83,27 @@ TEST(GateHeaders, ForwardedFieldsAndIdentity) {
   EXPECT_EQ(behind["X-Forwarded-Proto"], "https");
   EXPECT_EQ(behind["X-Forwarded-Host"], "public.example");
   EXPECT_EQ(behind.find("Cookie"), behind.end());
+}
+
+TEST(GateHeaders, AnHttp10RequestWithoutHostGetsTheUpstreamsHost) {
+  // HTTP/1.0 needs no Host, the HTTP/1.1 request to the upstream does (RFC 9112 §3.2).
+  auto old = request();
+  old.version(10);
+  prepare_upstream_request(old, {"10.1.2.3", "alice", "openwebui:8080"});
+  EXPECT_EQ(old.version(), 11u);
+  EXPECT_EQ(old[beast_http::field::host], "openwebui:8080");
+  EXPECT_EQ(old.find("X-Forwarded-Host"), old.end()) << "the client named no host";
+  // A Host the client sent is kept, whatever its version.
+  auto named = request();
+  named.version(10);
+  named.set("Host", "chat.example");
+  prepare_upstream_request(named, {"10.1.2.3", "alice", "openwebui:8080"});
+  EXPECT_EQ(named[beast_http::field::host], "chat.example");
+
+  EXPECT_EQ(upstream_authority("openwebui", 80), "openwebui");
+  EXPECT_EQ(upstream_authority("openwebui", 8080), "openwebui:8080");
+  EXPECT_EQ(upstream_authority("::1", 8080), "[::1]:8080");
+  EXPECT_EQ(upstream_authority("::1", 80), "[::1]");
 }
 
 TEST(GateHeaders, NavigationsAreToldFromFetches) {

@@ -49,7 +49,30 @@ TEST(Router, OtherMethodIsNotAllowedWithAllowList) {
   EXPECT_EQ(match.allow, "POST");
   match = router.match(verb::delete_, "/queue/admin/settings");
   EXPECT_EQ(match.kind, Kind::method_not_allowed);
-  EXPECT_EQ(match.allow, "GET, POST");
+  EXPECT_EQ(match.allow, "GET, HEAD, POST");
+}
+
+TEST(Router, HeadIsAnsweredLikeGetExceptOnTheStreams) {
+  const auto router = Router::api_routes("/_waitroom");
+  for (const auto* target :
+       {"/_waitroom/health", "/_waitroom/", "/_waitroom", "/_waitroom/metrics",
+        "/_waitroom/assets/overlay.js", "/_waitroom/queue/status/u1", "/_waitroom/queue/me",
+        "/_waitroom/queue/metrics", "/_waitroom/queue/admin/settings", "/_waitroom/authz"}) {
+    const auto get = router.match(verb::get, target);
+    const auto head = router.match(verb::head, target);
+    ASSERT_EQ(head.kind, Kind::found) << target;
+    EXPECT_EQ(head.route, get.route) << target;
+    EXPECT_EQ(head.parameter, get.parameter) << target;
+  }
+  // A stream has no answer without its body.
+  for (const auto* target : {"/_waitroom/queue/events/u1", "/_waitroom/ws/u1"}) {
+    const auto head = router.match(verb::head, target);
+    EXPECT_EQ(head.kind, Kind::method_not_allowed) << target;
+    EXPECT_EQ(head.allow, "GET") << target;
+  }
+  EXPECT_EQ(router.match(verb::head, "/_waitroom/queue/join/u1").kind, Kind::method_not_allowed);
+  EXPECT_EQ(router.match(verb::post, "/_waitroom/health").allow, "GET, HEAD");
+  EXPECT_EQ(router.match(verb::head, "/_waitroom/nope").kind, Kind::not_found);
 }
 
 TEST(Router, PrefixMovesEveryRouteUnderIt) {
