@@ -103,10 +103,19 @@ ActingAs acting_as(const ServerContext& context, const Request& request, std::st
   return acting;
 }
 
+// The refusals name what is missing, since the admin is the one person who can fix it.
 std::optional<Response> require_admin(ServerContext& context, const Request& request) {
   const auto decision = authorize_admin(context.auth, credentials_of(request));
   if (decision == AuthDecision::allow) return std::nullopt;
-  return refusal(request, decision);
+  if (context.auth.admin_token.empty()) {
+    return error_response(request, status::forbidden,
+                          "admin routes are off: start the server with ADMIN_TOKEN");
+  }
+  if (decision == AuthDecision::unauthorized) {
+    return error_response(request, status::unauthorized,
+                          "admin token required (Authorization: Bearer <ADMIN_TOKEN>)");
+  }
+  return error_response(request, status::forbidden, "wrong admin token");
 }
 
 json leave_json(std::string_view user_id, engine::Status previous) {

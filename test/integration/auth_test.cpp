@@ -103,6 +103,16 @@ TEST_F(AuthTest, UserRoutesNeedTheUsersOwnTicket) {
   EXPECT_EQ(leave.json().value("previous_status", Json()), "waiting") << leave.describe();
 }
 
+TEST_F(AuthTest, AdminRoutesAreOffWithoutAnAdminToken) {
+  WAITROOM_START_SERVER({"--api-key", kApiKey});
+  for (const auto& auth : std::vector<Headers>{{}, bearer(kApiKey), bearer("anything")}) {
+    const auto users = client().get("/queue/get_users", auth);
+    EXPECT_EQ(users.status, 403) << users.describe();
+    EXPECT_NE(users.json().value("detail", "").find("ADMIN_TOKEN"), std::string::npos)
+        << users.describe();
+  }
+}
+
 TEST_F(AuthTest, AdminRoutesNeedTheAdminToken) {
   WAITROOM_START_SERVER({"--api-key", kApiKey, "--admin-token", kAdminToken});
   const auto joined = client().join("someone");
@@ -113,8 +123,13 @@ TEST_F(AuthTest, AdminRoutesNeedTheAdminToken) {
            {"the API key", bearer(kApiKey)},
            {"a wrong token", bearer("wrong-admin-token")}}) {
     const auto users = client().get("/queue/get_users", auth);
-    EXPECT_TRUE(users.status == 401 || users.status == 403) << label << ": " << users.describe();
-    EXPECT_TRUE(users.json().contains("detail")) << label << ": " << users.describe();
+    const bool without_token = auth.empty();
+    EXPECT_EQ(users.status, without_token ? 401 : 403) << label << ": " << users.describe();
+    EXPECT_NE(users.json()
+                  .value("detail", "")
+                  .find(without_token ? "admin token required" : "wrong admin token"),
+              std::string::npos)
+        << label << ": " << users.describe();
     const auto kick = client().post("/queue/admin/kick/someone", "", auth);
     EXPECT_TRUE(kick.status == 401 || kick.status == 403) << label << ": " << kick.describe();
     const auto pause = client().post("/queue/admin/pause", "", auth);
