@@ -23,7 +23,7 @@ const RedisReply& RedisReply::at(std::size_t index) const {
 }
 
 std::optional<double> PackedReader::next() {
-  if (bytes_.size() - offset_ < 8) return std::nullopt;
+  if (remaining() == 0) return std::nullopt;
   std::uint64_t bits = 0;
   for (int i = 7; i >= 0; --i) {
     bits = (bits << 8) | static_cast<unsigned char>(bytes_[offset_ + static_cast<std::size_t>(i)]);

@@ -40,7 +40,9 @@ class PackedReader {
   // The next number as an integer; nullopt when none is left or it is not a whole number
   // within ±2^53.
   std::optional<std::int64_t> next_integer();
-  std::size_t remaining() const { return (bytes_.size() - offset_) / 8; }
+  std::size_t remaining() const {
+    return offset_ < bytes_.size() ? (bytes_.size() - offset_) / 8 : 0;
+  }
   std::size_t offset() const { return offset_; }
 
  private:

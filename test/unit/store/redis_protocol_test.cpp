@@ -59,12 +59,17 @@ TEST(RedisProtocol, PackedAnswersReadAsIntegersAndNumbers) {
 }
 
 TEST(RedisProtocol, MalformedPackedAnswersAreRefused) {
-  PackedReader truncated(packed({1, 2}).substr(0, 12));
+  const std::string truncated_bytes = packed({1, 2}).substr(0, 12);  // the reader only views it
+  PackedReader truncated(truncated_bytes);
   EXPECT_EQ(truncated.next_integer(), 1);
   EXPECT_FALSE(truncated.next_integer());  // four bytes left: not a number
   EXPECT_FALSE(PackedReader(packed({1e300})).next_integer());
   EXPECT_FALSE(PackedReader(packed({std::bit_cast<double>(0x7FF8000000000000ull)})).next_integer());
   EXPECT_FALSE(PackedReader("").next());
+  const std::string one = packed({1});
+  PackedReader past_the_end(one, 16);
+  EXPECT_FALSE(past_the_end.next());
+  EXPECT_EQ(past_the_end.remaining(), 0u);
 }
 
 }  // namespace
