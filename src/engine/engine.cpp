@@ -754,6 +754,17 @@ struct Engine::Impl {
     return out;
   }
 
+  bool drop_changes() {
+    const bool any =
+        !removed.empty() || !dirty_slots.empty() || globals_dirty || !new_releases.empty();
+    removed.clear();
+    for (Slot slot : dirty_slots) users[slot].dirty = false;
+    dirty_slots.clear();
+    globals_dirty = false;
+    new_releases.clear();
+    return any;
+  }
+
   // Upserts or deletes one record in the slab and the index only; the queue, the counts
   // and the timers are rebuilt once by restore_finish.
   void restore_record(const UserRecord& record) {
@@ -1135,6 +1146,10 @@ void Engine::track_changes(bool on) {
 
 Changes Engine::take_changes() {
   return impl_->take_changes();
+}
+
+bool Engine::drop_changes() {
+  return impl_->drop_changes();
 }
 
 DurableGlobals Engine::durable_globals() const {

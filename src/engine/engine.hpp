@@ -289,6 +289,8 @@ class Engine {
   // branch per state change and nothing else.
   void track_changes(bool on);
   Changes take_changes();
+  // Whether anything changed since the last take or drop, forgetting what it was.
+  bool drop_changes();
 
   // The whole durable state, for a snapshot. `visit` is called once per user record.
   DurableGlobals durable_globals() const;

@@ -28,7 +28,13 @@ EmbeddedStore::EmbeddedStore(boost::asio::any_io_executor executor, const Clock&
                              std::optional<JournalOptions> journal)
     : clock_(clock), sink_(sink), engine_(settings) {
   timer_.emplace(std::move(executor));
-  if (!journal) return;
+  if (!journal) {
+    // Tracked even without a journal: the sequence (the streams' event ids) must move with
+    // the state and only with it, so that a stream that reconnects with a current
+    // Last-Event-ID gets no duplicate.
+    engine_.track_changes(true);
+    return;
+  }
 
   journal_.emplace(std::move(*journal), engine_, clock.now());
   const RecoveryReport& report = journal_->recovery();
@@ -71,8 +77,7 @@ std::uint64_t EmbeddedStore::commit(TimePoint now, bool from_timer) {
   auto events = engine_.take_events();
   std::uint64_t lsn = 0;
   if (!journal_) {
-    // Nothing is tracked, so every operation counts as a new state for the streams.
-    ++sequence_;
+    if (engine_.drop_changes() || !events.empty()) ++sequence_;
     if (!events.empty()) sink_.on_events(events, sequence_);
   } else {
     engine::Changes changes = engine_.take_changes();

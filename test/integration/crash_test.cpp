@@ -418,5 +418,28 @@ TEST_F(CrashTest, StreamIdsSurviveARestartAndLastEventIdIsHonoured) {
   EXPECT_EQ((*state)["status"], "draft") << state->dump();
 }
 
+TEST_F(CrashTest, LastEventIdIsHonouredWithoutADataDirectory) {
+  WAITROOM_START_SERVER({"--max-active-users", "1", "--ephemeral", "true"});
+  const std::string holder = ticket_of(client().join("holder"));
+  ASSERT_EQ(client().confirm("holder", bearer(holder)).status, 200);
+  const std::string waiter = ticket_of(client().join("waiter"));
+  auto ids = sse_ids(raw_sse(port(), "waiter", waiter, std::nullopt, 300ms));
+  ASSERT_EQ(ids.size(), 1u);
+
+  // Opening and closing streams, polls and heartbeats change nothing the client shows.
+  ASSERT_EQ(client().status("waiter").status, 200);
+  ASSERT_EQ(client().heartbeat("holder", bearer(holder)).status, 200);
+  std::string again = raw_sse(port(), "waiter", waiter, ids[0], 300ms);
+  EXPECT_TRUE(sse_ids(again).empty()) << again;
+  EXPECT_EQ(again.find("data:"), std::string::npos) << again;
+
+  ASSERT_EQ(client().leave("holder", bearer(holder)).status, 200);
+  std::string behind = raw_sse(port(), "waiter", waiter, ids[0], 300ms);
+  auto behind_ids = sse_ids(behind);
+  ASSERT_EQ(behind_ids.size(), 1u) << behind;
+  EXPECT_GT(behind_ids[0], ids[0]);
+  EXPECT_NE(behind.find("\"status\":\"draft\""), std::string::npos) << behind;
+}
+
 }  // namespace
 }  // namespace waitroom::test
