@@ -30,6 +30,11 @@ std::optional<std::string_view> trusted_value(const ServerContext& context,
 std::optional<Identity> identify(const ServerContext& context,
                                  const boost::beast::http::fields& headers, std::string* error) {
   if (const auto value = trusted_value(context, headers)) {
+    // Two values would let the gate and the upstream each read a different person.
+    if (headers.count(context.trusted_user_header) > 1) {
+      if (error != nullptr) *error = "more than one " + context.trusted_user_header + " header";
+      return std::nullopt;
+    }
     if (!valid_user_id(*value, context.limits.max_user_id_length)) {
       if (error != nullptr) {
         *error = "invalid user id in " + context.trusted_user_header + " (1 to " +

@@ -366,6 +366,12 @@ TEST_F(GateTest, TrustedHeaderIsTheIdentity) {
             403);
   const auto invalid = client().get("/api/data", {{"X-Forwarded-Email", "not valid<>"}});
   EXPECT_EQ(invalid.status, 400) << invalid.describe();
+  // Two values: the gate and the upstream could each read another person.
+  const auto twice = client().get(
+      "/echo", {{"X-Forwarded-Email", "alice@example.com"}, {"X-Forwarded-Email", "bob@x.org"}});
+  EXPECT_EQ(twice.status, 400) << twice.describe();
+  EXPECT_NE(twice.json().value("detail", "").find("more than one"), std::string::npos)
+      << twice.describe();
 }
 
 TEST_F(GateTest, ATunnelledWebSocketClosesWhenTheSessionEnds) {
