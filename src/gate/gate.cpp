@@ -12,6 +12,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
+#include <charconv>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -198,9 +199,9 @@ http::Response Gate::refusal(const RequestHeader& header, const Admission& admis
                     "admissions are paused; the waiting room is at " + options_.prefix + "/");
     response.set(beast_http::field::retry_after, "30");
   } else {
-    response =
-        json_answer(version, status::too_many_requests,
-                    "the service is full; join the waiting room at " + options_.prefix + "/");
+    response = json_answer(version, status::too_many_requests,
+                           "no session for this request; take a place in the waiting room at " +
+                               options_.prefix + "/");
     // The estimated wait when known, within reason: clients should come back to re-check.
     std::int64_t seconds = 5;
     if (admission.estimated_wait) {
@@ -498,6 +499,18 @@ awaitable<bool> Gate::relay_response(Exchange& exchange) {
       !no_body && is_success(code) && is_html(response[beast_http::field::content_type]) &&
       (encoding.empty() || iequals(encoding, "identity")) &&
       (!length_known || parser.content_length().value_or(0) <= options_.max_injected_html_bytes);
+  if (exchange.head && length_known && is_success(code) &&
+      is_html(response[beast_http::field::content_type]) &&
+      (encoding.empty() || iequals(encoding, "identity"))) {
+    // HEAD announces the length that GET would send: the page with the overlay.
+    std::uint64_t length = 0;
+    const auto text = response[beast_http::field::content_length];
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), length);
+    if (error == std::errc{} && end == text.data() + text.size() &&
+        length <= options_.max_injected_html_bytes) {
+      response.content_length(length + overlay_tag_.size());
+    }
+  }
   if (injectable) {
     while (!parser.is_done() && page.size() <= options_.max_injected_html_bytes) {
       body.data = data.data();

@@ -125,6 +125,11 @@ TEST_F(GateTest, PagesGetTheOverlayWithTheirLengthAdjusted) {
     EXPECT_LT(at, page.body.rfind("</")) << "not before </body>: " << page.body;
     EXPECT_NE(page.body.substr(at + kOverlay.size(), 7), "") << page.body;
     EXPECT_EQ(page.header("Content-Length").value_or(""), std::to_string(page.body.size()));
+    if (std::string_view(target) == "/") {  // HEAD announces what GET sends
+      const auto head = client().request("HEAD", target, {}, me);
+      EXPECT_EQ(head.status, 200) << head.describe();
+      EXPECT_EQ(head.header("Content-Length").value_or(""), std::to_string(page.body.size()));
+    }
   }
   const auto json = client().get("/api/data", me);
   EXPECT_EQ(json.body, "{\"items\":[1,2,3]}");
