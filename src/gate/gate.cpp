@@ -2,6 +2,7 @@
 #include "gate/gate.hpp"
 
 #include <spdlog/spdlog.h>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -103,6 +104,7 @@ struct Gate::ClientWatch {
   asio::any_io_executor strand;
   http::Completion done;
   bool stopping = false;
+  std::atomic<bool> client_gone{false};  // read by the exchange on another strand
 };
 
 // Everything one proxied request needs, on the coroutine frame of on_request_header.
@@ -410,6 +412,11 @@ awaitable<bool> Gate::proxy(Exchange& exchange) {
   }
   if (exchange.membership->cancelled()) co_return false;
   if (!lease.stream || ec || !exchange.response) {
+    if (exchange.watch && exchange.watch->client_gone) {
+      spdlog::debug("gate: the client went away before the upstream answered");
+      co_await stop_client_watch(exchange);
+      co_return false;
+    }
     if (lease.stream && ec) {
       spdlog::warn("gate: upstream failed before answering: {}", ec.message());
       lease.stream->close();
@@ -449,6 +456,9 @@ awaitable<void> Gate::watch_client(Exchange& exchange, std::shared_ptr<ClientWat
   }
   if (ec && !watch->stopping) {
     // Gone: end the upstream request too (the relay then fails and closes the connection).
+    // A client that only half-closed after its request is taken as gone as well: a closed
+    // tab looks the same, and ending the generation for it matters more.
+    watch->client_gone = true;
     if (exchange.lease.stream) exchange.lease.stream->close();
   }
   watch->done.set();
