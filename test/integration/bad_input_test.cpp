@@ -125,6 +125,9 @@ TEST_F(BadInputTest, BadBodiesRoutesMethodsAndHeaders) {
   Headers many_headers;
   for (int i = 0; i < 800; ++i) many_headers.emplace_back("X-H" + std::to_string(i), "value-value");
   expect_error(many->get("/health", many_headers), 431, "800 small headers (17 KiB)");
+  auto tiny = new_client();
+  Headers tiny_headers(3400, {"X", "y"});
+  expect_error(tiny->get("/health", tiny_headers), 431, "3,400 headers of 6 bytes (20 KiB)");
   expect_healthy();
 }
 
