@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -123,6 +124,7 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
     // Beast's header limit lets a header of many short fields grow past it (20 KB of
     // "X: y" lines passed a limit of 8 KB): the bytes it consumed are counted here too.
     std::size_t header_bytes = 0;
+    bool continue_answered = false;
     // Twice when the gate hands a request back after its header: then the rest is read.
     for (bool reading = true; reading;) {
       reading = false;
@@ -147,6 +149,23 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
         if (buffer.size() >= limits.max_header_bytes + limits.max_body_bytes + 4096) {
           ec = beast_http::error::header_limit;
           break;
+        }
+        // A client that asked to be told before it sends its body (curl does for large
+        // ones) hears it once the header has passed every check, before the body is read.
+        if (header_checked && parser.is_header_done() && !continue_answered) {
+          continue_answered = true;
+          const auto& header = parser.get();
+          if (header.version() == 11 &&
+              beast::iequals(header[beast_http::field::expect], "100-continue")) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            // Bounded by the request's deadline, which is already running.
+            co_await asio::async_write(stream, asio::buffer(kContinue),
+                                       asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) {
+              peer_gone = true;
+              break;
+            }
+          }
         }
         // The header timeout is one deadline for the whole request, armed once when it
         // begins: re-arming it at every read would let a client trickling one header line

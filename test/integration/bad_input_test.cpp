@@ -173,6 +173,27 @@ TEST_F(BadInputTest, BytesThatAreNotUtf8AreAnInvalidUserIdNotAnInternalError) {
   expect_healthy();
 }
 
+TEST_F(BadInputTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  WAITROOM_START_SERVER({"--admin-token", kAdminToken});
+  const std::string body = R"({"paused":true})";
+  RawConnection connection(port());
+  ASSERT_TRUE(connection.send(
+      "POST /queue/admin/settings HTTP/1.1\r\nHost: x\r\n"
+      "Authorization: Bearer " +
+      std::string(kAdminToken) + "\r\nContent-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"));
+  // The client holds its body back until it hears 100 (or gives up waiting, as curl does
+  // after a second): nothing else can come before the body, so the read is bounded by time.
+  connection.read_until_closed(500ms);
+  ASSERT_EQ(connection.received().rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u)
+      << connection.received();
+  ASSERT_TRUE(connection.send(body));
+  EXPECT_EQ(connection.read_until_closed(5s), RawConnection::ReadOutcome::closed);
+  EXPECT_NE(connection.received().find("HTTP/1.1 200 OK"), std::string::npos)
+      << connection.received();
+  EXPECT_EQ(client().metrics().json().value("paused", Json()), true);
+}
+
 TEST_F(BadInputTest, GarbageBytesCloseTheConnection) {
   WAITROOM_START_SERVER({});
   const std::vector<std::string> garbage = {
