@@ -125,6 +125,7 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
     // "X: y" lines passed a limit of 8 KB): the bytes it consumed are counted here too.
     std::size_t header_bytes = 0;
     bool continue_answered = false;
+    bool missing_host = false;
     // Twice when the gate hands a request back after its header: then the rest is read.
     for (bool reading = true; reading;) {
       reading = false;
@@ -185,6 +186,11 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
         buffer.commit(n);
         started = true;
       }
+      if (!ec && !peer_gone && parser.is_header_done() && parser.get().version() == 11 &&
+          parser.get().find(beast_http::field::host) == parser.get().end()) {
+        missing_host = true;  // RFC 9112 §3.2: answered 400, whatever the route
+        break;
+      }
       if (!ec && !peer_gone && !header_checked) {
         header_checked = true;
         gateway_outcome = co_await context.gateway->on_request_header(stream, buffer, parser);
@@ -206,8 +212,14 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
       if (!gateway_outcome.keep_alive) break;
       continue;
     }
-    if (ec || peer_gone) {
-      if (auto answer = ec && !peer_gone ? answer_to_read_error(ec) : std::nullopt) {
+    if (ec || peer_gone || missing_host) {
+      auto answer =
+          missing_host
+              ? std::optional<Response>(parse_failure(beast_http::status::bad_request,
+                                                      "an HTTP/1.1 request needs a Host header"))
+          : ec && !peer_gone ? answer_to_read_error(ec)
+                             : std::nullopt;
+      if (answer) {
         out.clear();
         serialize(*answer, out);
         stream.expires_after(limits.header_timeout);

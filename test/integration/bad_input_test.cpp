@@ -194,6 +194,19 @@ TEST_F(BadInputTest, ExpectContinueIsAnsweredBeforeTheBody) {
   EXPECT_EQ(client().metrics().json().value("paused", Json()), true);
 }
 
+TEST_F(BadInputTest, AnHttp11RequestWithoutHostIsRefused) {
+  WAITROOM_START_SERVER({});
+  RawConnection connection(port());
+  ASSERT_TRUE(connection.send("GET /health HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(connection.read_until_closed(5s), RawConnection::ReadOutcome::closed);
+  EXPECT_EQ(connection.received().rfind("HTTP/1.1 400 ", 0), 0u) << connection.received();
+  EXPECT_NE(connection.received().find("Host header"), std::string::npos) << connection.received();
+  RawConnection old(port());  // HTTP/1.0 has no such rule
+  ASSERT_TRUE(old.send("GET /health HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(old.read_until_closed(5s), RawConnection::ReadOutcome::closed);
+  EXPECT_EQ(old.received().rfind("HTTP/1.0 200 ", 0), 0u) << old.received();
+}
+
 TEST_F(BadInputTest, GarbageBytesCloseTheConnection) {
   WAITROOM_START_SERVER({});
   const std::vector<std::string> garbage = {
