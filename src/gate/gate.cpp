@@ -13,13 +13,13 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
-#include <charconv>
 #include <limits>
 #include <memory>
 #include <vector>
 
 #include "gate/headers.hpp"
 #include "gate/page.hpp"
+#include "http/expect_continue.hpp"
 #include "http/json_text.hpp"
 #include "http/stream_session_support.hpp"
 #include "http/web_routes.hpp"
@@ -278,8 +278,7 @@ awaitable<http::GatewayOutcome> Gate::on_request_header(beast::tcp_stream& strea
     co_return http::GatewayOutcome{true, ok && keep_alive};
   }
 
-  const bool expects_continue =
-      iequals(header[beast_http::field::expect], "100-continue") && !parser.is_done();
+  const bool expects_continue = http::expects_continue(parser);
   Exchange exchange(stream, buffer, std::move(parser));
   exchange.user_id = identity->user_id;
   exchange.membership = &*membership;
@@ -303,10 +302,8 @@ awaitable<http::GatewayOutcome> Gate::on_request_header(beast::tcp_stream& strea
   if (navigation) request.erase(beast_http::field::accept_encoding);
 
   if (expects_continue) {
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     stream.expires_after(timeout);
-    co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
-                               use_ec(ec));
+    co_await http::write_continue(stream, ec);
     if (ec) co_return http::GatewayOutcome{true, false};
   }
   const bool client_ok = co_await proxy(exchange);
@@ -505,21 +502,14 @@ awaitable<bool> Gate::relay_response(Exchange& exchange) {
   std::string page;
   bool page_pending = false;
   const auto encoding = response[beast_http::field::content_encoding];
-  const bool injectable =
-      !no_body && is_success(code) && is_html(response[beast_http::field::content_type]) &&
+  const bool page_for_overlay =
+      is_success(code) && is_html(response[beast_http::field::content_type]) &&
       (encoding.empty() || iequals(encoding, "identity")) &&
       (!length_known || parser.content_length().value_or(0) <= options_.max_injected_html_bytes);
-  if (exchange.head && length_known && is_success(code) &&
-      is_html(response[beast_http::field::content_type]) &&
-      (encoding.empty() || iequals(encoding, "identity"))) {
+  const bool injectable = !no_body && page_for_overlay;
+  if (exchange.head && length_known && page_for_overlay) {
     // HEAD announces the length that GET would send: the page with the overlay.
-    std::uint64_t length = 0;
-    const auto text = response[beast_http::field::content_length];
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), length);
-    if (error == std::errc{} && end == text.data() + text.size() &&
-        length <= options_.max_injected_html_bytes) {
-      response.content_length(length + overlay_tag_.size());
-    }
+    response.content_length(*parser.content_length() + overlay_tag_.size());
   }
   if (injectable) {
     while (!parser.is_done() && page.size() <= options_.max_injected_html_bytes) {

@@ -17,7 +17,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -28,6 +27,7 @@
 #include <limits>
 
 #include "http/api.hpp"
+#include "http/expect_continue.hpp"
 #include "http/server.hpp"
 #include "http/sessions.hpp"
 
@@ -56,6 +56,10 @@ Response parse_failure(beast_http::status status, std::string_view detail) {
   response.keep_alive(false);
   response.prepare_payload();
   return response;
+}
+
+bool lacks_host(const RequestParser::value_type& header) {
+  return header.version() == 11 && header.find(beast_http::field::host) == header.end();
 }
 
 std::optional<Response> answer_to_read_error(const beast::error_code& ec) {
@@ -124,17 +128,22 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
     // Beast's header limit lets a header of many short fields grow past it (20 KB of
     // "X: y" lines passed a limit of 8 KB): the bytes it consumed are counted here too.
     std::size_t header_bytes = 0;
-    bool continue_answered = false;
     bool missing_host = false;
+    bool continue_answered = false;
     // Twice when the gate hands a request back after its header: then the rest is read.
     for (bool reading = true; reading;) {
       reading = false;
       while (!parser.is_done()) {
         if (!header_checked && parser.is_header_done()) break;
         if (buffer.size() > 0) {
+          const bool had_header = parser.is_header_done();
           const auto used = parser.put(buffer.data(), ec);
           buffer.consume(used);
-          if (!parser.is_header_done()) header_bytes += used;
+          if (!had_header && !parser.is_header_done()) header_bytes += used;
+          if (!had_header && parser.is_header_done() && lacks_host(parser.get())) {
+            missing_host = true;  // RFC 9112 §3.2: 400 whatever the route, before anything else
+            break;
+          }
           if (ec == beast_http::error::need_more) {
             ec = {};
           } else if (ec || parser.is_done()) {
@@ -151,21 +160,13 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
           ec = beast_http::error::header_limit;
           break;
         }
-        // A client that asked to be told before it sends its body (curl does for large
-        // ones) hears it once the header has passed every check, before the body is read.
-        if (header_checked && parser.is_header_done() && !continue_answered) {
+        // About to wait for the body of a request that passed every check of its header.
+        if (header_checked && !continue_answered && expects_continue(parser)) {
           continue_answered = true;
-          const auto& header = parser.get();
-          if (header.version() == 11 &&
-              beast::iequals(header[beast_http::field::expect], "100-continue")) {
-            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-            // Bounded by the request's deadline, which is already running.
-            co_await asio::async_write(stream, asio::buffer(kContinue),
-                                       asio::redirect_error(asio::use_awaitable, ec));
-            if (ec) {
-              peer_gone = true;
-              break;
-            }
+          co_await write_continue(stream, ec);  // within the request's running deadline
+          if (ec) {
+            peer_gone = true;
+            break;
           }
         }
         // The header timeout is one deadline for the whole request, armed once when it
@@ -186,12 +187,7 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
         buffer.commit(n);
         started = true;
       }
-      if (!ec && !peer_gone && parser.is_header_done() && parser.get().version() == 11 &&
-          parser.get().find(beast_http::field::host) == parser.get().end()) {
-        missing_host = true;  // RFC 9112 §3.2: answered 400, whatever the route
-        break;
-      }
-      if (!ec && !peer_gone && !header_checked) {
+      if (!ec && !peer_gone && !missing_host && !header_checked) {
         header_checked = true;
         gateway_outcome = co_await context.gateway->on_request_header(stream, buffer, parser);
         if (!gateway_outcome.taken) {
@@ -213,12 +209,13 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
       continue;
     }
     if (ec || peer_gone || missing_host) {
-      auto answer =
-          missing_host
-              ? std::optional<Response>(parse_failure(beast_http::status::bad_request,
-                                                      "an HTTP/1.1 request needs a Host header"))
-          : ec && !peer_gone ? answer_to_read_error(ec)
-                             : std::nullopt;
+      std::optional<Response> answer;
+      if (missing_host) {
+        answer = parse_failure(beast_http::status::bad_request,
+                               "an HTTP/1.1 request needs a Host header");
+      } else if (ec && !peer_gone) {
+        answer = answer_to_read_error(ec);
+      }
       if (answer) {
         out.clear();
         serialize(*answer, out);
