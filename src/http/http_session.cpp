@@ -139,7 +139,7 @@ asio::awaitable<void> run_http_session(asio::ip::tcp::socket socket, ServerConte
           const bool had_header = parser.is_header_done();
           const auto used = parser.put(buffer.data(), ec);
           buffer.consume(used);
-          if (!had_header && !parser.is_header_done()) header_bytes += used;
+          if (!parser.is_header_done()) header_bytes += used;
           if (!had_header && parser.is_header_done() && lacks_host(parser.get())) {
             missing_host = true;  // RFC 9112 §3.2: 400 whatever the route, before anything else
             break;
